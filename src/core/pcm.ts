@@ -1,0 +1,63 @@
+/** PCM conversions on 16-bit little-endian interleaved audio. */
+
+/**
+ * Averages `channels` interleaved int16 channels into mono, writing into `dst`
+ * (which must hold `src.length / channels` samples). Returns the frames written.
+ * Averaging (not summing) cannot clip.
+ */
+export function downmixInt16ToMono(src: Int16Array, channels: number, dst: Int16Array): number {
+  if (channels === 1) {
+    dst.set(src);
+    return src.length;
+  }
+  const frames = Math.floor(src.length / channels);
+  if (dst.length < frames) throw new RangeError('downmix destination too small');
+  for (let f = 0, i = 0; f < frames; f++) {
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += src[i++]!;
+    dst[f] = Math.round(sum / channels);
+  }
+  return frames;
+}
+
+/** Int16 samples to floats in [-1, 1). */
+export function int16ToFloat32(src: Int16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  for (let i = 0; i < src.length; i++) dst[i] = src[i]! / 32768;
+  return dst;
+}
+
+/** A view of a byte buffer as int16 samples (copies only when misaligned). */
+export function asInt16(bytes: Uint8Array): Int16Array {
+  if (bytes.byteOffset % 2 === 0) {
+    return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
+  }
+  const copy = new Uint8Array(bytes.byteLength & ~1);
+  copy.set(bytes.subarray(0, copy.byteLength));
+  return new Int16Array(copy.buffer);
+}
+
+export interface Levels {
+  /** Peak absolute sample, 0..1. */
+  peak: number;
+  /** Root mean square, 0..1. */
+  rms: number;
+}
+
+/** Peak and RMS of int16 samples, normalised to full scale. */
+export function measureLevels(samples: Int16Array): Levels {
+  let peak = 0;
+  let sumSq = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    const a = s < 0 ? -s : s;
+    if (a > peak) peak = a;
+    sumSq += s * s;
+  }
+  const n = samples.length || 1;
+  return { peak: peak / 32768, rms: Math.sqrt(sumSq / n) / 32768 };
+}
+
+/** Full-scale fraction to dBFS (floor at -120). */
+export function toDbfs(x: number): number {
+  return x <= 1e-6 ? -120 : 20 * Math.log10(x);
+}

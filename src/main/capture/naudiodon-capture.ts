@@ -1,0 +1,227 @@
+import { Emitter } from '../../core/event';
+import { StenoError } from '../../core/errors';
+import { loadNaudiodon, type Naudiodon, type NaudiodonStream } from '../../../native/load-naudiodon';
+import type {
+  CaptureDevice,
+  CaptureFormat,
+  CaptureSource,
+  OpenCaptureOptions,
+} from './capture-source';
+import { Disposable } from '../../core/lifecycle';
+
+/**
+ * Capture over naudiodon (PortAudio). Every known fault of naudiodon is
+ * contained here (DESIGN.md):
+ * - `abort()` throws: never called; stop uses `quit()`.
+ * - a second `quit()` hangs: `quit()` is called at most once, with a deadline.
+ * - the last ~0.5 s is lost at stop with large buffers: reads are 20 ms.
+ * - a vanished device fires no event: the session runs a no-data watchdog.
+ * - the native queue blocks the audio thread when JavaScript does not drain it:
+ *   the stream flows, and every chunk is copied into the ring at once; the
+ *   queue holds up to 2 s so a stalled event loop does not block it.
+ * - an out-of-range device id silently opens the default device: ids are
+ *   checked against the device list first.
+ */
+
+/** 20 ms reads: small enough that stop loses at most one read. */
+const READ_MS = 20;
+/** Native queue capacity in reads (100 x 20 ms = 2 s), policy when full: PortAudio blocks. */
+const NATIVE_QUEUE_READS = 100;
+/** How long `quit()` may take before the stream is abandoned. */
+const QUIT_DEADLINE_MS = 2000;
+/** How long to wait for the last buffered frames after `quit()`. */
+const END_DEADLINE_MS = 1000;
+const PREFERRED_RATE = 48_000;
+
+export function listDevices(): CaptureDevice[] {
+  const pa = loadNaudiodon();
+  return pa
+    .getDevices()
+    .filter((d) => d.maxInputChannels > 0)
+    .map((d) => ({
+      id: d.id,
+      name: d.name,
+      maxInputChannels: d.maxInputChannels,
+      defaultSampleRate: d.defaultSampleRate,
+      hostApi: d.hostAPIName,
+    }));
+}
+
+export function openNaudiodonCapture(options: OpenCaptureOptions = {}): CaptureSource {
+  const pa = loadNaudiodon();
+  const devices = listDevices();
+  let device: CaptureDevice | undefined;
+  if (options.deviceId !== undefined) {
+    device = devices.find((d) => d.id === options.deviceId);
+    if (!device) {
+      const ids = devices.map((d) => `${d.id} (${d.name})`).join(', ') || 'none';
+      throw new StenoError(
+        'DEVICE_NOT_FOUND',
+        `There is no audio input device with id ${options.deviceId}; input devices: ${ids}.`,
+        'Run `steno devices` to list them and pass one of those ids, or omit --device for the default.',
+      );
+    }
+  } else if (devices.length === 0) {
+    throw new StenoError(
+      'NO_INPUT_DEVICE',
+      'No audio input device was found.',
+      'Connect a microphone (or check the sound server) and try again.',
+    );
+  }
+  return new NaudiodonCapture(pa, device, options.sampleRate ?? PREFERRED_RATE);
+}
+
+class NaudiodonCapture extends Disposable implements CaptureSource {
+  private readonly dataEmitter = new Emitter<Buffer>(4);
+  private readonly errorEmitter = new Emitter<StenoError>(4);
+  readonly onDidData = this.dataEmitter.event;
+  readonly onDidError = this.errorEmitter.event;
+  readonly format: CaptureFormat;
+  readonly deviceName: string;
+  private readonly stream: NaudiodonStream;
+  private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private stopPromise: Promise<void> | null = null;
+
+  constructor(pa: Naudiodon, device: CaptureDevice | undefined, preferredRate: number) {
+    super();
+    this.deviceName = device?.name ?? 'default';
+    const opened = openFirstSupported(pa, device, preferredRate);
+    this.stream = opened.stream;
+    this.format = opened.format;
+    this.attach();
+  }
+
+  private attach(): void {
+    this.stream.on('data', (chunk: Buffer) => {
+      if (this.state === 'running' || this.state === 'stopping') this.dataEmitter.fire(chunk);
+    });
+    this.stream.on('error', (err: Error) => {
+      if (this.state !== 'running') return;
+      this.errorEmitter.fire(
+        new StenoError(
+          'DEVICE_LOST',
+          `The input device "${this.deviceName}" reported an error: ${err.message}.`,
+          'Check the microphone connection; the audio recorded so far was kept.',
+          { cause: err },
+        ),
+      );
+    });
+  }
+
+  start(): void {
+    if (this.state !== 'idle') throw new Error(`capture cannot start in state ${this.state}`);
+    try {
+      this.stream.start();
+    } catch (e) {
+      this.state = 'stopped';
+      throw new StenoError(
+        'DEVICE_OPEN_FAILED',
+        `The input device "${this.deviceName}" could not start: ${(e as Error).message}.`,
+        'Check the microphone and try again, or choose another with --device.',
+        { cause: e },
+      );
+    }
+    this.state = 'running';
+  }
+
+  stop(): Promise<void> {
+    if (this.stopPromise) return this.stopPromise;
+    if (this.state === 'idle') {
+      this.state = 'stopped';
+      this.stopPromise = Promise.resolve();
+      return this.stopPromise;
+    }
+    this.state = 'stopping';
+    this.stopPromise = this.quitOnce().finally(() => {
+      this.state = 'stopped';
+    });
+    return this.stopPromise;
+  }
+
+  private async quitOnce(): Promise<void> {
+    const ended = new Promise<void>((resolve) => {
+      this.stream.once('end', () => resolve());
+      this.stream.once('close', () => resolve());
+    });
+    // quit() resolves when PortAudio has stopped; the frames still in the
+    // Readable's buffer then arrive as 'data' before 'end'.
+    const quit = this.stream.quit().catch(() => {});
+    await withDeadline(quit, QUIT_DEADLINE_MS);
+    await withDeadline(ended, END_DEADLINE_MS);
+  }
+
+  override dispose(): void {
+    // A running stream is quit (once) in the background; the emitters go now so
+    // no frame reaches a disposed owner.
+    if (this.state === 'running') void this.stop();
+    this.dataEmitter.dispose();
+    this.errorEmitter.dispose();
+    super.dispose();
+  }
+}
+
+function candidateFormats(device: CaptureDevice | undefined, preferredRate: number): CaptureFormat[] {
+  const rates = [preferredRate];
+  if (device && device.defaultSampleRate !== preferredRate) rates.push(device.defaultSampleRate);
+  const channels = [1];
+  if (device && device.maxInputChannels >= 2) channels.push(2);
+  else if (!device) channels.push(2);
+  const out: CaptureFormat[] = [];
+  for (const c of channels) for (const r of rates) out.push({ sampleRate: r, channels: c });
+  return out;
+}
+
+function openFirstSupported(
+  pa: Naudiodon,
+  device: CaptureDevice | undefined,
+  preferredRate: number,
+): { stream: NaudiodonStream; format: CaptureFormat } {
+  let lastError: unknown;
+  for (const format of candidateFormats(device, preferredRate)) {
+    try {
+      return { stream: openStream(pa, device?.id ?? -1, format), format };
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  const name = device?.name ?? 'default';
+  throw new StenoError(
+    'DEVICE_OPEN_FAILED',
+    `The input device "${name}" could not be opened: ${(lastError as Error)?.message ?? String(lastError)}.`,
+    'Check that no other program holds it exclusively, or choose another with --device.',
+    { cause: lastError },
+  );
+}
+
+function openStream(pa: Naudiodon, deviceId: number, format: CaptureFormat): NaudiodonStream {
+  const framesPerRead = Math.round((format.sampleRate * READ_MS) / 1000);
+  const bytesPerRead = framesPerRead * format.channels * 2;
+  return pa.AudioIO({
+    inOptions: {
+      channelCount: format.channels,
+      sampleFormat: pa.SampleFormat16Bit,
+      sampleRate: format.sampleRate,
+      deviceId,
+      closeOnError: false,
+      highwaterMark: bytesPerRead,
+      framesPerBuffer: framesPerRead,
+      maxQueue: NATIVE_QUEUE_READS,
+    },
+  });
+}
+
+function withDeadline(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    p.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
+}
