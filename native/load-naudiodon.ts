@@ -1,7 +1,19 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import { StenoError } from '../src/core/errors';
 
-/** The subset of naudiodon's API that Steno uses. */
+/**
+ * Steno's own binding to naudiodon's addon. naudiodon's JavaScript wrapper
+ * (index.js) has three faults that this file avoids by driving the addon
+ * (`build/Release/naudiodon.node`) directly:
+ * - `abort()` passes two arguments to the addon's `quit`, which throws: here
+ *   `quit('ABORT')` is called correctly, for devices that stopped delivering
+ *   (a `quit('WAIT')` then blocks inside PortAudio until the device returns).
+ * - the last partial read before quit is dropped: here it is delivered.
+ * - it registers segfault-handler (a NAN addon tied to one Node ABI): not loaded.
+ */
+
 export interface NaudiodonDevice {
   id: number;
   name: string;
@@ -15,40 +27,56 @@ export interface NaudiodonInOptions {
   channelCount: number;
   sampleFormat: number;
   sampleRate: number;
+  /** -1 selects PortAudio's default input; an out-of-range id silently does too. */
   deviceId: number;
   closeOnError: boolean;
-  /** naudiodon spells it this way; it is also the size of every read. */
-  highwaterMark: number;
   framesPerBuffer: number;
   /** Native chunk queue length; when full, PortAudio's audio thread blocks. */
   maxQueue: number;
 }
 
-export interface NaudiodonStream extends NodeJS.ReadableStream {
+interface AddonAudioIO {
   start(): void;
-  quit(cb?: () => void): Promise<void>;
-  abort(cb?: () => void): void;
-  destroy(err?: Error): void;
+  read(bytes: number): Promise<{ buf?: Buffer; finished?: boolean; err?: Error }>;
+  quit(flag: 'WAIT' | 'ABORT'): Promise<void>;
+}
+
+interface Addon {
+  getDevices(): NaudiodonDevice[];
+  create(options: { inOptions: NaudiodonInOptions }): AddonAudioIO;
+}
+
+/** An input stream: a Readable of PCM buffers of `bytesPerRead` bytes. */
+export interface NaudiodonInput {
+  readonly readable: Readable;
+  start(): void;
+  /**
+   * Stops the device, once: later calls return the first call's promise (a
+   * second quit hangs in the addon). 'WAIT' lets PortAudio finish; 'ABORT'
+   * drops its buffers and does not wait on a device that stopped delivering.
+   */
+  quit(flag: 'WAIT' | 'ABORT'): Promise<void>;
 }
 
 export interface Naudiodon {
-  SampleFormat16Bit: number;
+  readonly SampleFormat16Bit: 16;
   getDevices(): NaudiodonDevice[];
-  AudioIO(options: { inOptions: NaudiodonInOptions }): NaudiodonStream;
+  openInput(options: NaudiodonInOptions, bytesPerRead: number): NaudiodonInput;
 }
 
 let cached: Naudiodon | null = null;
 
 /**
- * Loads naudiodon once. A missing or mis-built addon becomes a StenoError that
- * says what to do, instead of a stack trace from `bindings`.
+ * Loads the addon once. A missing or mis-built addon becomes a StenoError that
+ * says what to do, instead of a stack trace.
  */
 export function loadNaudiodon(): Naudiodon {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
+  let addon: Addon;
   try {
-    cached = require('naudiodon') as Naudiodon;
-    return cached;
+    const root = path.dirname(require.resolve('naudiodon/package.json'));
+    addon = require(path.join(root, 'build', 'Release', 'naudiodon.node')) as Addon;
   } catch (e) {
     throw new StenoError(
       'NATIVE_UNAVAILABLE',
@@ -57,4 +85,38 @@ export function loadNaudiodon(): Naudiodon {
       { cause: e },
     );
   }
+  cached = {
+    SampleFormat16Bit: 16,
+    getDevices: () => addon.getDevices(),
+    openInput: (options, bytesPerRead) => openInput(addon, options, bytesPerRead),
+  };
+  return cached;
+}
+
+function openInput(addon: Addon, options: NaudiodonInOptions, bytesPerRead: number): NaudiodonInput {
+  // Throws (catchable) when PortAudio refuses the format or the device.
+  const io = addon.create({ inOptions: options });
+  const readable = new Readable({
+    highWaterMark: bytesPerRead,
+    read() {
+      io.read(bytesPerRead).then(
+        (result) => {
+          if (result.err) {
+            readable.destroy(result.err);
+            return;
+          }
+          // The addon returns the last partial read with `finished`: keep it.
+          if (result.buf && result.buf.byteLength > 0) readable.push(result.buf);
+          if (result.finished) readable.push(null);
+        },
+        (err: unknown) => readable.destroy(err as Error),
+      );
+    },
+  });
+  let quitting: Promise<void> | null = null;
+  return {
+    readable,
+    start: () => io.start(),
+    quit: (flag) => (quitting ??= io.quit(flag)),
+  };
 }

@@ -57,16 +57,21 @@ function parse(args: string[], options: Options): Record<string, string | boolea
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    if (isStenoError(e)) {
-      process.stderr.write(`steno: ${e.toUserString()}\n`);
-    } else {
-      process.stderr.write(`steno: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
-    }
-    process.exitCode = 1;
-  },
-);
+/**
+ * Exits explicitly once the command is done: every file is closed and synced by
+ * then, but a sound server that stopped delivering audio can leave PortAudio's
+ * stop call blocked in a native thread forever, which would keep the process
+ * alive. Output is flushed first.
+ */
+function exit(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exit, (e: unknown) => {
+  if (isStenoError(e)) {
+    process.stderr.write(`steno: ${e.toUserString()}\n`);
+  } else {
+    process.stderr.write(`steno: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+  }
+  exit(1);
+});

@@ -29,7 +29,8 @@ export interface CaptureSource extends IDisposable {
   readonly onDidData: Event<Buffer>;
   readonly onDidError: Event<StenoError>;
   start(): void;
-  stop(): Promise<void>;
+  /** `deviceSilent`: the device stopped delivering; do not wait on it. */
+  stop(deviceSilent?: boolean): Promise<void>;
 }
 
 export interface OpenCaptureOptions {

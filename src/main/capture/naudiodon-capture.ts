@@ -1,6 +1,6 @@
 import { Emitter } from '../../core/event';
 import { StenoError } from '../../core/errors';
-import { loadNaudiodon, type Naudiodon, type NaudiodonStream } from '../../../native/load-naudiodon';
+import { loadNaudiodon, type Naudiodon, type NaudiodonInput } from '../../../native/load-naudiodon';
 import type {
   CaptureDevice,
   CaptureFormat,
@@ -11,10 +11,11 @@ import { Disposable } from '../../core/lifecycle';
 
 /**
  * Capture over naudiodon (PortAudio). Every known fault of naudiodon is
- * contained here (DESIGN.md):
- * - `abort()` throws: never called; stop uses `quit()`.
- * - a second `quit()` hangs: `quit()` is called at most once, with a deadline.
- * - the last ~0.5 s is lost at stop with large buffers: reads are 20 ms.
+ * contained here and in native/load-naudiodon.ts (DESIGN.md):
+ * - `abort()` throws: the loader calls the addon's quit('ABORT') itself.
+ * - a second `quit()` hangs: quit is called at most once, with a deadline.
+ * - the last ~0.5 s is lost at stop with large buffers: reads are 20 ms and
+ *   the last partial read is kept.
  * - a vanished device fires no event: the session runs a no-data watchdog.
  * - the native queue blocks the audio thread when JavaScript does not drain it:
  *   the stream flows, and every chunk is copied into the ring at once; the
@@ -78,7 +79,7 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
   readonly onDidError = this.errorEmitter.event;
   readonly format: CaptureFormat;
   readonly deviceName: string;
-  private readonly stream: NaudiodonStream;
+  private readonly input: NaudiodonInput;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private stopPromise: Promise<void> | null = null;
 
@@ -86,16 +87,16 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     super();
     this.deviceName = device?.name ?? 'default';
     const opened = openFirstSupported(pa, device, preferredRate);
-    this.stream = opened.stream;
+    this.input = opened.input;
     this.format = opened.format;
     this.attach();
   }
 
   private attach(): void {
-    this.stream.on('data', (chunk: Buffer) => {
+    this.input.readable.on('data', (chunk: Buffer) => {
       if (this.state === 'running' || this.state === 'stopping') this.dataEmitter.fire(chunk);
     });
-    this.stream.on('error', (err: Error) => {
+    this.input.readable.on('error', (err: Error) => {
       if (this.state !== 'running') return;
       this.errorEmitter.fire(
         new StenoError(
@@ -111,7 +112,7 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
   start(): void {
     if (this.state !== 'idle') throw new Error(`capture cannot start in state ${this.state}`);
     try {
-      this.stream.start();
+      this.input.start();
     } catch (e) {
       this.state = 'stopped';
       throw new StenoError(
@@ -124,7 +125,12 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     this.state = 'running';
   }
 
-  stop(): Promise<void> {
+  /**
+   * Stops the device and delivers the frames still queued. With
+   * `deviceSilent` (the watchdog found no audio arriving) PortAudio is aborted
+   * instead: a graceful stop would block on a device that no longer delivers.
+   */
+  stop(deviceSilent = false): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     if (this.state === 'idle') {
       this.state = 'stopped';
@@ -132,20 +138,21 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
       return this.stopPromise;
     }
     this.state = 'stopping';
-    this.stopPromise = this.quitOnce().finally(() => {
+    this.stopPromise = this.quitOnce(deviceSilent ? 'ABORT' : 'WAIT').finally(() => {
       this.state = 'stopped';
     });
     return this.stopPromise;
   }
 
-  private async quitOnce(): Promise<void> {
+  private async quitOnce(flag: 'WAIT' | 'ABORT'): Promise<void> {
+    const readable = this.input.readable;
     const ended = new Promise<void>((resolve) => {
-      this.stream.once('end', () => resolve());
-      this.stream.once('close', () => resolve());
+      readable.once('end', () => resolve());
+      readable.once('close', () => resolve());
     });
-    // quit() resolves when PortAudio has stopped; the frames still in the
+    // quit resolves when PortAudio has stopped; the frames still in the
     // Readable's buffer then arrive as 'data' before 'end'.
-    const quit = this.stream.quit().catch(() => {});
+    const quit = this.input.quit(flag).catch(() => {});
     await withDeadline(quit, QUIT_DEADLINE_MS);
     await withDeadline(ended, END_DEADLINE_MS);
   }
@@ -175,11 +182,11 @@ function openFirstSupported(
   pa: Naudiodon,
   device: CaptureDevice | undefined,
   preferredRate: number,
-): { stream: NaudiodonStream; format: CaptureFormat } {
+): { input: NaudiodonInput; format: CaptureFormat } {
   let lastError: unknown;
   for (const format of candidateFormats(device, preferredRate)) {
     try {
-      return { stream: openStream(pa, device?.id ?? -1, format), format };
+      return { input: openStream(pa, device?.id ?? -1, format), format };
     } catch (e) {
       lastError = e;
     }
@@ -193,21 +200,21 @@ function openFirstSupported(
   );
 }
 
-function openStream(pa: Naudiodon, deviceId: number, format: CaptureFormat): NaudiodonStream {
+function openStream(pa: Naudiodon, deviceId: number, format: CaptureFormat): NaudiodonInput {
   const framesPerRead = Math.round((format.sampleRate * READ_MS) / 1000);
   const bytesPerRead = framesPerRead * format.channels * 2;
-  return pa.AudioIO({
-    inOptions: {
+  return pa.openInput(
+    {
       channelCount: format.channels,
       sampleFormat: pa.SampleFormat16Bit,
       sampleRate: format.sampleRate,
       deviceId,
       closeOnError: false,
-      highwaterMark: bytesPerRead,
       framesPerBuffer: framesPerRead,
       maxQueue: NATIVE_QUEUE_READS,
     },
-  });
+    bytesPerRead,
+  );
 }
 
 function withDeadline(p: Promise<void>, ms: number): Promise<void> {

@@ -296,7 +296,7 @@ export class RecordingSession extends Disposable {
     this.state = 'stopping';
     // Stop the device first: its last frames arrive before stop() resolves and
     // are still written (unless the writer itself failed).
-    await this.capture.stop();
+    await this.capture.stop(error?.code === 'DEVICE_LOST');
     // Everything captured goes to disk, unless the disk is what failed.
     await this.flush().catch((e: unknown) => {
       this.failure ??= isStenoError(e) ? e : fileSystemError(e, this.audioPath, 'writing audio');

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bestNormalizedCorrelation } from '../src/testing/correlation';
+import { makeTempDir, removeTempDir } from '../src/testing/tmp';
+import { readMonoSamples, soxDuration, spokenSentence } from './support/audio';
+import { runSteno, StenoProcess } from './support/steno-cli';
+import { playIntoMic, requireVirtualMic, suspendMic } from './support/virtual-mic';
+
+let out: string;
+beforeAll(() => requireVirtualMic());
+beforeEach(() => {
+  out = makeTempDir('steno-e2e-');
+});
+afterEach(() => {
+  suspendMic(false);
+  removeTempDir(out);
+});
+
+describe('steno record with the real (virtual) microphone', () => {
+  it('records a spoken sentence played into the microphone (correlation >= 0.9)', async () => {
+    const sentence = spokenSentence(
+      'capture-sentence',
+      'Steno writes every word of the meeting to disk as it is spoken.',
+    );
+    const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '7']);
+    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 0.5);
+    playIntoMic(sentence);
+    const { code } = await rec.exited;
+    expect(code, rec.stderr).toBe(0);
+    const stopped = rec.last('stopped')!;
+    expect(stopped.state).toBe('complete');
+    expect(stopped.droppedFrames).toBe(0);
+    const file = String(rec.last('started')!.path);
+    const recorded = readMonoSamples(file);
+    const played = readMonoSamples(sentence);
+    expect(recorded.rate).toBe(48_000);
+    const { peak, lag } = bestNormalizedCorrelation(recorded.samples, played.samples);
+    console.log(`capture correlation ${peak.toFixed(4)} at ${(lag / 48_000).toFixed(3)} s`);
+    expect(peak).toBeGreaterThanOrEqual(0.9);
+    // An independent reader agrees on the length.
+    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+  });
+
+  it('lists the input devices', async () => {
+    const r = await runSteno(['devices', '--json']);
+    expect(r.code).toBe(0);
+    const devices = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('['))!) as { id: number }[];
+    expect(devices.length).toBeGreaterThan(0);
+  });
+
+  it('an invalid device id is refused with a clear error and leaves nothing behind', async () => {
+    const r = await runSteno(['record', '--json', '--out', out, '--device', '4242', '--seconds', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no audio input device with id 4242/);
+    expect(r.stderr).toMatch(/steno devices/);
+    expect(r.stderr).toMatch(/DEVICE_NOT_FOUND/);
+    expect(fs.readdirSync(out)).toEqual([]);
+  });
+
+  it('the device disappearing mid-recording finalizes the file with DEVICE_LOST; a new recording then works', async () => {
+    const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '30']);
+    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1.5);
+    suspendMic(true); // PulseAudio stops delivering: no event reaches naudiodon
+    const { code } = await rec.exited;
+    suspendMic(false);
+    expect(code).toBe(1);
+    const stopped = rec.last('stopped')!;
+    expect(stopped.state).toBe('failed');
+    expect((stopped.error as { code: string }).code).toBe('DEVICE_LOST');
+    expect(rec.stderr).toMatch(/unplugged/);
+    const file = String(rec.last('started')!.path);
+    expect(soxDuration(file)).toBeGreaterThan(1.4);
+    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+
+    const again = await runSteno(['record', '--json', '--out', out, '--seconds', '1.5']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.events.find((e) => e.event === 'stopped')?.state).toBe('complete');
+  });
+
+  it('Ctrl-C (SIGINT) stops cleanly with a complete file', async () => {
+    const rec = new StenoProcess(['record', '--json', '--out', out]);
+    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+    rec.child.kill('SIGINT');
+    const { code } = await rec.exited;
+    expect(code).toBe(0);
+    const stopped = rec.last('stopped')!;
+    expect(stopped.state).toBe('complete');
+    const file = String(rec.last('started')!.path);
+    const captured = Number(stopped.capturedS);
+    // Stop loses at most one 20 ms read.
+    expect(captured - soxDuration(file)).toBeLessThan(0.05);
+    expect(fs.existsSync(path.join(path.dirname(file), 'recording.inprogress'))).toBe(false);
+  });
+});

@@ -1,0 +1,33 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * Tests that need the virtual microphone (e2e/virtual-mic.sh) call this first.
+ * It fails, never skips: a missing environment is a failure in CI.
+ */
+export function requireVirtualMic(): void {
+  let sources = '';
+  try {
+    sources = execFileSync('pactl', ['list', 'short', 'sources'], { encoding: 'utf8' });
+  } catch (e) {
+    throw new Error(
+      `the virtual microphone is not running (pactl failed: ${(e as Error).message}); ` +
+        'start it with `bash e2e/virtual-mic.sh` (needs pulseaudio, pulseaudio-utils, libasound2-plugins)',
+    );
+  }
+  if (!/\bsteno_mic\b/.test(sources)) {
+    throw new Error('the virtual microphone steno_mic is missing; start it with `bash e2e/virtual-mic.sh`');
+  }
+  // A previous test may have suspended it to simulate an unplugged device.
+  execFileSync('pactl', ['suspend-source', 'steno_mic', '0']);
+  execFileSync('pactl', ['suspend-sink', 'steno_sink', '0']);
+}
+
+/** Plays a WAV file into the virtual microphone; resolves when playback ends. */
+export function playIntoMic(wavPath: string): void {
+  execFileSync('paplay', ['--device=steno_sink', wavPath]);
+}
+
+/** Stops all audio from the virtual microphone, as an unplugged device would. */
+export function suspendMic(suspended: boolean): void {
+  execFileSync('pactl', ['suspend-source', 'steno_mic', suspended ? '1' : '0']);
+}

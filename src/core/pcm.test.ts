@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { asInt16, downmixInt16ToMono, int16ToFloat32, measureLevels, toDbfs } from './pcm';
+
+describe('pcm', () => {
+  it('downmixes interleaved stereo by averaging', () => {
+    const src = Int16Array.from([100, 300, -32768, -32768, 32767, -32767]);
+    const dst = new Int16Array(3);
+    expect(downmixInt16ToMono(src, 2, dst)).toBe(3);
+    expect([...dst]).toEqual([200, -32768, 0]);
+  });
+
+  it('passes mono through', () => {
+    const src = Int16Array.from([1, 2, 3]);
+    const dst = new Int16Array(3);
+    downmixInt16ToMono(src, 1, dst);
+    expect([...dst]).toEqual([1, 2, 3]);
+  });
+
+  it('converts to float in [-1, 1)', () => {
+    expect([...int16ToFloat32(Int16Array.from([-32768, 0, 16384]))]).toEqual([-1, 0, 0.5]);
+  });
+
+  it('views odd-offset bytes safely', () => {
+    const buf = new Uint8Array([0, 1, 0, 2, 0]);
+    expect([...asInt16(buf.subarray(1, 5))]).toEqual([1, 2]);
+  });
+
+  it('measures levels', () => {
+    const l = measureLevels(Int16Array.from([16384, -16384]));
+    expect(l.peak).toBeCloseTo(0.5);
+    expect(l.rms).toBeCloseTo(0.5);
+    expect(toDbfs(0.5)).toBeCloseTo(-6.02, 1);
+    expect(toDbfs(0)).toBe(-120);
+  });
+});
