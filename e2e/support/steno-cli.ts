@@ -49,7 +49,10 @@ export class StenoProcess {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for an event; stderr tail:\n${this.stderr.slice(-2000)}`)),
+        () =>
+          reject(
+            new Error(`timed out waiting for an event; stderr tail:\n${this.stderr.slice(-2000)}`),
+          ),
         timeoutMs,
       );
       this.waiters.push({
@@ -63,7 +66,8 @@ export class StenoProcess {
   }
 
   last(name: string): CliEvent | undefined {
-    for (let i = this.events.length - 1; i >= 0; i--) if (this.events[i]!.event === name) return this.events[i];
+    for (let i = this.events.length - 1; i >= 0; i--)
+      if (this.events[i]!.event === name) return this.events[i];
     return undefined;
   }
 }

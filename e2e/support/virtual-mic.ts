@@ -15,7 +15,9 @@ export function requireVirtualMic(): void {
     );
   }
   if (!/\bsteno_mic\b/.test(sources)) {
-    throw new Error('the virtual microphone steno_mic is missing; start it with `bash e2e/virtual-mic.sh`');
+    throw new Error(
+      'the virtual microphone steno_mic is missing; start it with `bash e2e/virtual-mic.sh`',
+    );
   }
   // A previous test may have suspended it to simulate an unplugged device.
   execFileSync('pactl', ['suspend-source', 'steno_mic', '0']);

@@ -4,12 +4,17 @@ import { RecordingsStore } from '../main/recording/recordings-store';
 import { recoverRecordings } from '../main/recording/recovery';
 import { printRecovery } from './recovery-output';
 
-export async function runList(opts: { out?: string | boolean; json?: string | boolean }): Promise<number> {
+export async function runList(opts: {
+  out?: string | boolean;
+  json?: string | boolean;
+}): Promise<number> {
   const store = new RecordingsStore(path.resolve(String(opts.out ?? defaultRecordingsDir())));
   const report = await recoverRecordings(store);
   const recordings = await store.list();
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ event: 'list', recovery: summarize(report), recordings }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ event: 'list', recovery: summarize(report), recordings }) + '\n',
+    );
     return 0;
   }
   printRecovery(report);

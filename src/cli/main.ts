@@ -53,7 +53,11 @@ function parse(args: string[], options: Options): Record<string, string | boolea
       string | boolean | undefined
     >;
   } catch (e) {
-    throw new StenoError('INVALID_ARGUMENT', (e as Error).message + '.', 'Run `steno --help` for usage.');
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      (e as Error).message + '.',
+      'Run `steno --help` for usage.',
+    );
   }
 }
 

@@ -21,8 +21,10 @@ interface RecordOptions {
 }
 
 export async function runRecord(opts: RecordOptions): Promise<number> {
-  const deviceId = opts.device === undefined ? undefined : parseInteger(String(opts.device), '--device');
-  const seconds = opts.seconds === undefined ? undefined : parsePositive(String(opts.seconds), '--seconds');
+  const deviceId =
+    opts.device === undefined ? undefined : parseInteger(String(opts.device), '--device');
+  const seconds =
+    opts.seconds === undefined ? undefined : parsePositive(String(opts.seconds), '--seconds');
   const store = new RecordingsStore(path.resolve(String(opts.out ?? defaultRecordingsDir())));
   const json = Boolean(opts.json);
   const emit = (event: object) => {
@@ -39,7 +41,14 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   owned.add(session);
 
   const { sampleRate, channels } = capture.format;
-  emit({ event: 'started', id: session.id, path: session.audioPath, device: capture.deviceName, sampleRate, channels });
+  emit({
+    event: 'started',
+    id: session.id,
+    path: session.audioPath,
+    device: capture.deviceName,
+    sampleRate,
+    channels,
+  });
   if (!json) {
     process.stderr.write(
       `Recording from "${capture.deviceName}" at ${sampleRate} Hz to ${session.audioPath}\n` +
@@ -109,7 +118,9 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   });
   if (error) {
     process.stderr.write(`steno: ${error.toUserString()}\n`);
-    process.stderr.write(`The audio recorded until then is in ${session.audioPath} (${meta.durationS.toFixed(1)} s).\n`);
+    process.stderr.write(
+      `The audio recorded until then is in ${session.audioPath} (${meta.durationS.toFixed(1)} s).\n`,
+    );
     return 1;
   }
   if (!json) process.stderr.write(`Saved ${meta.durationS.toFixed(1)} s to ${session.audioPath}\n`);
@@ -118,7 +129,11 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
 
 function parseInteger(text: string, flag: string): number {
   if (!/^-?\d+$/.test(text)) {
-    throw new StenoError('INVALID_ARGUMENT', `${flag} needs a whole number, got "${text}".`, 'Run `steno devices` for device ids.');
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      `${flag} needs a whole number, got "${text}".`,
+      'Run `steno devices` for device ids.',
+    );
   }
   return Number.parseInt(text, 10);
 }
@@ -126,7 +141,11 @@ function parseInteger(text: string, flag: string): number {
 function parsePositive(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) {
-    throw new StenoError('INVALID_ARGUMENT', `${flag} needs a positive number of seconds, got "${text}".`, 'For example: --seconds 30.');
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      `${flag} needs a positive number of seconds, got "${text}".`,
+      'For example: --seconds 30.',
+    );
   }
   return n;
 }

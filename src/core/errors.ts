@@ -14,7 +14,13 @@ export type StenoErrorCode =
   | 'INVALID_STATE'
   | 'INVALID_ARGUMENT'
   | 'NATIVE_UNAVAILABLE'
-  | 'RECORDING_NOT_FOUND';
+  | 'RECORDING_NOT_FOUND'
+  /** A file is not a WAV Steno can read, or too damaged to repair. */
+  | 'WAV_UNREADABLE'
+  /** A model file is missing, unreadable or not the model it claims to be. */
+  | 'MODEL_INVALID'
+  /** The model-host process failed or could not be started. */
+  | 'HOST_FAILED';
 
 export class StenoError extends Error {
   constructor(

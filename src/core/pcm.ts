@@ -21,7 +21,10 @@ export function downmixInt16ToMono(src: Int16Array, channels: number, dst: Int16
 }
 
 /** Int16 samples to floats in [-1, 1). */
-export function int16ToFloat32(src: Int16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+export function int16ToFloat32(
+  src: Int16Array,
+  dst: Float32Array = new Float32Array(src.length),
+): Float32Array {
   for (let i = 0; i < src.length; i++) dst[i] = src[i]! / 32768;
   return dst;
 }

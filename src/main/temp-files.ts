@@ -78,7 +78,9 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 function openAsync(p: string, flags: string): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(p, flags, 0o644, (e, fd) => (e ? reject(e) : resolve(fd))));
+  return new Promise((resolve, reject) =>
+    fs.open(p, flags, 0o644, (e, fd) => (e ? reject(e) : resolve(fd))),
+  );
 }
 
 function fsyncAsync(fd: number): Promise<void> {

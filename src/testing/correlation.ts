@@ -11,7 +11,10 @@ export interface CorrelationResult {
   lag: number;
 }
 
-export function bestNormalizedCorrelation(recorded: Float32Array, played: Float32Array): CorrelationResult {
+export function bestNormalizedCorrelation(
+  recorded: Float32Array,
+  played: Float32Array,
+): CorrelationResult {
   const n = recorded.length;
   const m = played.length;
   if (m === 0 || n < m) throw new Error('the recording is shorter than what was played');

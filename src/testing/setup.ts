@@ -32,5 +32,7 @@ afterEach(() => {
   const detail = first
     .map(([d, stack]) => `${d.constructor.name}\n${stack.split('\n').slice(2, 8).join('\n')}`)
     .join('\n---\n');
-  expect.fail(`${tracker.live.size} disposable(s) created in this test were not disposed:\n${detail}`);
+  expect.fail(
+    `${tracker.live.size} disposable(s) created in this test were not disposed:\n${detail}`,
+  );
 });

@@ -26,6 +26,8 @@ export class SyntheticCapture extends Disposable implements CaptureSource {
   readonly onDidData = this.dataEmitter.event;
   readonly onDidError = this.errorEmitter.event;
   private readonly chunk: Buffer;
+  /** One second of the tone, interleaved: a whole number of cycles for integer frequencies, so it loops seamlessly. */
+  private readonly second: Buffer;
   private readonly framesPerChunk: number;
   private readonly frequency: number;
   private phaseFrame = 0;
@@ -40,6 +42,13 @@ export class SyntheticCapture extends Disposable implements CaptureSource {
     this.framesPerChunk = options.framesPerChunk ?? Math.round(this.format.sampleRate / 50);
     this.frequency = options.frequency ?? 440;
     this.chunk = Buffer.alloc(this.framesPerChunk * this.format.channels * 2);
+    const { channels, sampleRate } = this.format;
+    this.second = Buffer.alloc(sampleRate * channels * 2);
+    const w = (2 * Math.PI * this.frequency) / sampleRate;
+    for (let f = 0; f < sampleRate; f++) {
+      const v = Math.round(Math.sin(w * f) * 8000);
+      for (let c = 0; c < channels; c++) this.second.writeInt16LE(v, (f * channels + c) * 2);
+    }
   }
 
   start(): void {
@@ -63,13 +72,21 @@ export class SyntheticCapture extends Disposable implements CaptureSource {
   /** Delivers `chunks` chunks synchronously. */
   pump(chunks: number): void {
     const { channels, sampleRate } = this.format;
-    const w = (2 * Math.PI * this.frequency) / sampleRate;
+    const bytesPerFrame = channels * 2;
     for (let k = 0; k < chunks && this.running; k++) {
-      for (let f = 0; f < this.framesPerChunk; f++) {
-        const v = Math.round(Math.sin(w * (this.phaseFrame + f)) * 8000);
-        for (let c = 0; c < channels; c++) this.chunk.writeInt16LE(v, (f * channels + c) * 2);
+      // Copy the next chunk out of the one-second table, wrapping around.
+      let copied = 0;
+      while (copied < this.framesPerChunk) {
+        const n = Math.min(this.framesPerChunk - copied, sampleRate - this.phaseFrame);
+        this.second.copy(
+          this.chunk,
+          copied * bytesPerFrame,
+          this.phaseFrame * bytesPerFrame,
+          (this.phaseFrame + n) * bytesPerFrame,
+        );
+        copied += n;
+        this.phaseFrame = (this.phaseFrame + n) % sampleRate;
       }
-      this.phaseFrame = (this.phaseFrame + this.framesPerChunk) % sampleRate;
       if (this.stalled) continue;
       this.framesDelivered += this.framesPerChunk;
       this.dataEmitter.fire(this.chunk);

@@ -39,7 +39,11 @@ export class RecordingsStore {
 
   dirOf(id: string): string {
     if (!/^[A-Za-z0-9_-]+$/.test(id)) {
-      throw new StenoError('INVALID_ARGUMENT', `"${id}" is not a recording id.`, 'Use an id from `steno list`.');
+      throw new StenoError(
+        'INVALID_ARGUMENT',
+        `"${id}" is not a recording id.`,
+        'Use an id from `steno list`.',
+      );
     }
     return path.join(this.root, id);
   }

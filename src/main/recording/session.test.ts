@@ -193,9 +193,11 @@ describe('RecordingSession', () => {
     const file = path.join(dir, 'not-a-dir');
     fs.writeFileSync(file, 'x');
     const store = new RecordingsStore(path.join(file, 'recordings'));
-    await expect(RecordingSession.start({ store, capture: manualCapture() })).rejects.toMatchObject({
-      code: 'DIR_VANISHED',
-    });
+    await expect(RecordingSession.start({ store, capture: manualCapture() })).rejects.toMatchObject(
+      {
+        code: 'DIR_VANISHED',
+      },
+    );
   });
 
   it('vanished folder: stops with DIR_VANISHED', async () => {

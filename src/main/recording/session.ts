@@ -45,7 +45,8 @@ export interface RecordingStats {
   sampleRate: number;
 }
 
-type SessionState = Exclude<RecordingState, 'complete' | 'recovered' | 'failed'> | 'stopping' | 'ended';
+type SessionState =
+  Exclude<RecordingState, 'complete' | 'recovered' | 'failed'> | 'stopping' | 'ended';
 
 /**
  * One recording: capture -> ring buffer -> append-only WAV file, with pause,
@@ -305,7 +306,9 @@ export class RecordingSession extends Disposable {
     try {
       await this.writer.close();
     } catch (e) {
-      closeError = isStenoError(e) ? e : fileSystemError(e, this.audioPath, 'finishing the audio file');
+      closeError = isStenoError(e)
+        ? e
+        : fileSystemError(e, this.audioPath, 'finishing the audio file');
     }
     const failure = this.failure ?? error ?? closeError;
     this.state = 'ended';
