@@ -94,9 +94,13 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     const opened = openFirstSupported(pa, device, preferredRate);
     this.input = opened.input;
     this.format = opened.format;
-    this.attach();
   }
 
+  /**
+   * Listening to 'data' starts the Readable flowing, which queues a native read
+   * that waits for audio. That must not happen before the device runs: a read
+   * pending on a never-started device blocks the process from exiting.
+   */
   private attach(): void {
     this.input.readable.on('data', (chunk: Buffer) => {
       if (this.state === 'running' || this.state === 'stopping') this.dataEmitter.fire(chunk);
@@ -118,6 +122,7 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     if (this.state !== 'idle') throw new Error(`capture cannot start in state ${this.state}`);
     try {
       this.input.start();
+      this.attach();
     } catch (e) {
       this.state = 'stopped';
       throw new StenoError(
@@ -166,6 +171,11 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     // A running stream is quit (once) in the background; the emitters go now so
     // no frame reaches a disposed owner.
     if (this.state === 'running') void this.stop();
+    // Opened but never started: release PortAudio's stream (no read is pending).
+    if (this.state === 'idle') {
+      this.state = 'stopped';
+      void this.input.quit('ABORT').catch(() => {});
+    }
     this.dataEmitter.dispose();
     this.errorEmitter.dispose();
     super.dispose();

@@ -62,7 +62,7 @@ export class RecordingsStore {
   async create(id: string): Promise<string> {
     const dir = this.dirOf(id);
     try {
-      await fs.promises.mkdir(this.root, { recursive: true });
+      await mkdirEachLevel(this.root);
       await fs.promises.mkdir(dir);
       await fs.promises.writeFile(path.join(dir, MARKER_FILE), `${process.pid}\n`, { flag: 'wx' });
     } catch (e) {
@@ -129,5 +129,37 @@ export class RecordingsStore {
       if (meta) out.push(meta);
     }
     return out;
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir reports ENOENT for a
+ * parent on a read-only file system, where the true cause (EROFS, EACCES,
+ * ENOTDIR) is what tells a person what to do.
+ */
+async function mkdirEachLevel(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      const st = await fs.promises.stat(current);
+      if (!st.isDirectory()) {
+        const e = new Error(`${current} is not a directory`) as NodeJS.ErrnoException;
+        e.code = 'ENOTDIR';
+        throw e;
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      missing.push(current);
+      const parent = path.dirname(current);
+      if (parent === current) break;
+      current = parent;
+    }
+  }
+  for (const level of missing.reverse()) {
+    await fs.promises.mkdir(level).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
   }
 }
