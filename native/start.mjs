@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 
 const MISSING_BINARY =
   "Steno's window needs Electron's binary, which is not installed on this machine (it was installed offline); " +
-  'run `npm install` with network access to fetch it, or use the CLI: `npx steno --help`.';
+  'run `npm install` with network access to fetch it, or use the CLI: `npm run steno -- --help`.';
 
 /** The Electron executable electron-vite would start, or undefined when absent. */
 function findElectronBinary() {

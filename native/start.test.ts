@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SENTENCE =
   "Steno's window needs Electron's binary, which is not installed on this machine (it was installed offline); " +
-  'run `npm install` with network access to fetch it, or use the CLI: `npx steno --help`.';
+  'run `npm install` with network access to fetch it, or use the CLI: `npm run steno -- --help`.';
 
 function runStart(env: Record<string, string | undefined>) {
   const clean = { ...process.env };
