@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import {
+  agglomerativeCluster,
+  cosineSimilarity,
+  DEFAULT_ONLINE_THRESHOLD,
+  MAX_AGGLOMERATIVE_ITEMS,
+  OnlineSpeakerClusterer,
+  relabelByFirstAppearance,
+} from './clustering';
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(rnd: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+}
+
+function unitVector(rnd: () => number, dims: number): Float32Array {
+  const v = Float32Array.from({ length: dims }, () => gaussian(rnd));
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+/**
+ * `perSpeaker` noisy embeddings around each of `speakers` random directions,
+ * interleaved in a random order. Noise per dimension `sigma`; with dims = 256 and
+ * sigma = 0.05 a point's cosine to its center is about 0.6, and to another
+ * speaker's center about 0.
+ */
+function cloud(
+  seed: number,
+  speakers: number,
+  perSpeaker: number,
+  dims = 256,
+  sigma = 0.05,
+): { embeddings: Float32Array[]; truth: number[] } {
+  const rnd = random(seed);
+  const centers = Array.from({ length: speakers }, () => unitVector(rnd, dims));
+  const items: { e: Float32Array; s: number }[] = [];
+  for (let s = 0; s < speakers; s++) {
+    for (let i = 0; i < perSpeaker; i++) {
+      const e = centers[s]!.map((x) => x + sigma * gaussian(rnd));
+      // Embeddings from a model are not unit length; scale them arbitrarily.
+      const scale = 0.5 + 10 * rnd();
+      items.push({ e: e.map((x) => x * scale), s });
+    }
+  }
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return {
+    embeddings: items.map((x) => x.e),
+    truth: relabelByFirstAppearance(items.map((x) => x.s)),
+  };
+}
+
+/** A slow, obviously correct average linkage: recompute all pair averages each step. */
+function naiveAverageLinkage(embeddings: Float32Array[], threshold: number): number[] {
+  const clusters: number[][] = embeddings.map((_, i) => [i]);
+  const pairSim = (a: number, b: number) => cosineSimilarity(embeddings[a]!, embeddings[b]!);
+  for (;;) {
+    let best = -Infinity;
+    let bi = -1;
+    let bj = -1;
+    for (let i = 0; i < clusters.length; i++) {
+      for (let j = i + 1; j < clusters.length; j++) {
+        let sum = 0;
+        for (const a of clusters[i]!) for (const b of clusters[j]!) sum += pairSim(a, b);
+        const avg = sum / (clusters[i]!.length * clusters[j]!.length);
+        if (avg > best) {
+          best = avg;
+          bi = i;
+          bj = j;
+        }
+      }
+    }
+    if (bi < 0 || best < threshold) break;
+    clusters[bi]!.push(...clusters[bj]!);
+    clusters.splice(bj, 1);
+  }
+  const labels = new Array<number>(embeddings.length);
+  clusters.forEach((members, c) => members.forEach((m) => (labels[m] = c)));
+  return relabelByFirstAppearance(labels);
+}
+
+describe('cosineSimilarity', () => {
+  it('is 1 for parallel, 0 for orthogonal, -1 for opposite vectors', () => {
+    expect(cosineSimilarity([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
+    expect(cosineSimilarity([1, 0], [0, 5])).toBe(0);
+    expect(cosineSimilarity([1, 1], [-3, -3])).toBeCloseTo(-1, 12);
+    expect(cosineSimilarity([1, 0], [1, 1])).toBeCloseTo(Math.SQRT1_2, 12);
+  });
+
+  it('is 0 for a zero vector and rejects different lengths', () => {
+    expect(cosineSimilarity([0, 0], [1, 1])).toBe(0);
+    expect(() => cosineSimilarity([1], [1, 2])).toThrow(RangeError);
+  });
+});
+
+describe('relabelByFirstAppearance', () => {
+  it('numbers labels in order of first appearance and keeps negatives', () => {
+    expect(relabelByFirstAppearance([5, 5, 2, 7, 2, -1, 5])).toEqual([0, 0, 1, 2, 1, -1, 0]);
+    expect(relabelByFirstAppearance([])).toEqual([]);
+  });
+});
+
+describe('OnlineSpeakerClusterer', () => {
+  it('finds the 3 speakers of a clean cloud', () => {
+    const { embeddings, truth } = cloud(1, 3, 40);
+    const c = new OnlineSpeakerClusterer({ threshold: DEFAULT_ONLINE_THRESHOLD, maxSpeakers: 8 });
+    const labels = embeddings.map((e) => c.assign(e));
+    expect(labels).toEqual(truth);
+    expect(c.speakerCount).toBe(3);
+    expect(c.memberCounts).toEqual([40, 40, 40]);
+  });
+
+  it('joins at the threshold and splits below it', () => {
+    const c = new OnlineSpeakerClusterer({ threshold: 0.5, maxSpeakers: 4 });
+    expect(c.assign(Float32Array.from([1, 0]))).toBe(0);
+    // cos 60° = 0.5: joins.
+    expect(c.assign(Float32Array.from([0.5, Math.sqrt(3) / 2]))).toBe(0);
+    // The centroid is now at 30°; a vector at 120° is at cos 90° = 0: new speaker.
+    expect(c.assign(Float32Array.from([-0.5, Math.sqrt(3) / 2]))).toBe(1);
+  });
+
+  it('keeps centroids as running means of unit embeddings', () => {
+    const c = new OnlineSpeakerClusterer({ threshold: 0, maxSpeakers: 2 });
+    c.assign(Float32Array.from([10, 0]));
+    c.assign(Float32Array.from([0, 0.1]));
+    const [centroid] = c.centroids;
+    expect([...centroid!]).toEqual([0.5, 0.5]);
+  });
+
+  it('when full, assigns to the nearest speaker without moving its centroid', () => {
+    const c = new OnlineSpeakerClusterer({ threshold: 0.9, maxSpeakers: 2 });
+    c.assign(Float32Array.from([1, 0, 0]));
+    c.assign(Float32Array.from([0, 1, 0]));
+    const before = c.centroids;
+    expect(c.assign(Float32Array.from([0.1, 0.2, 1]))).toBe(1);
+    expect(c.speakerCount).toBe(2);
+    expect(c.centroids).toEqual(before);
+    expect(c.memberCounts).toEqual([1, 1]);
+  });
+
+  it('rejects bad input and options', () => {
+    const c = new OnlineSpeakerClusterer();
+    c.assign(Float32Array.from([1, 2]));
+    expect(() => c.assign(Float32Array.from([1, 2, 3]))).toThrow(RangeError);
+    expect(() => c.assign(Float32Array.from([0, 0]))).toThrow(RangeError);
+    expect(() => c.assign(Float32Array.from([NaN, 1]))).toThrow(RangeError);
+    expect(() => new OnlineSpeakerClusterer({ threshold: 2 })).toThrow(RangeError);
+    expect(() => new OnlineSpeakerClusterer({ maxSpeakers: 0 })).toThrow(RangeError);
+    c.reset();
+    expect(c.speakerCount).toBe(0);
+    expect(c.assign(Float32Array.from([1, 2, 3]))).toBe(0);
+  });
+});
+
+describe('agglomerativeCluster', () => {
+  it('finds exactly 3 clusters in 3 well separated noisy clouds', () => {
+    const { embeddings, truth } = cloud(2, 3, 50);
+    const labels = agglomerativeCluster(embeddings, { threshold: 0.3 });
+    expect(new Set(labels).size).toBe(3);
+    expect(labels).toEqual(truth);
+  });
+
+  it('does not depend on the order of the embeddings', () => {
+    const { embeddings } = cloud(3, 4, 25, 64, 0.15);
+    const labels = agglomerativeCluster(embeddings, { threshold: 0.3 });
+    const rnd = random(99);
+    const order = embeddings.map((_, i) => i).sort(() => rnd() - 0.5);
+    const shuffled = agglomerativeCluster(
+      order.map((i) => embeddings[i]!),
+      { threshold: 0.3 },
+    );
+    // Same partition: items together in one run are together in the other.
+    const back = new Array<number>(embeddings.length);
+    order.forEach((orig, pos) => (back[orig] = shuffled[pos]!));
+    expect(relabelByFirstAppearance(back)).toEqual(labels);
+  });
+
+  it('agrees with the online clusterer on clean data', () => {
+    const { embeddings } = cloud(4, 5, 30);
+    const online = new OnlineSpeakerClusterer({ threshold: 0.5, maxSpeakers: 10 });
+    const onlineLabels = embeddings.map((e) => online.assign(e));
+    expect(agglomerativeCluster(embeddings, { threshold: 0.3 })).toEqual(onlineLabels);
+  });
+
+  it.each([0.9, 0.5, 0.2, 0.05, -0.2])(
+    'matches a naive average linkage on overlapping clouds (threshold %f)',
+    (threshold) => {
+      // Heavy noise in few dimensions: clusters overlap and merge order matters.
+      const { embeddings } = cloud(5, 4, 12, 8, 0.6);
+      expect(agglomerativeCluster(embeddings, { threshold })).toEqual(
+        naiveAverageLinkage(embeddings, threshold),
+      );
+    },
+  );
+
+  it('handles trivial inputs', () => {
+    expect(agglomerativeCluster([], { threshold: 0.5 })).toEqual([]);
+    expect(agglomerativeCluster([Float32Array.from([1, 2])], { threshold: 0.5 })).toEqual([0]);
+    expect(() =>
+      agglomerativeCluster([Float32Array.from([1]), Float32Array.from([1, 2])], { threshold: 0 }),
+    ).toThrow(RangeError);
+  });
+
+  it(`clusters more than ${MAX_AGGLOMERATIVE_ITEMS} embeddings in blocks`, () => {
+    const { embeddings, truth } = cloud(6, 3, 900, 32, 0.08);
+    expect(embeddings.length).toBeGreaterThan(MAX_AGGLOMERATIVE_ITEMS);
+    const t0 = performance.now();
+    const labels = agglomerativeCluster(embeddings, { threshold: 0.3 });
+    console.log(
+      `agglomerative: ${embeddings.length} x 32 in ${(performance.now() - t0).toFixed(0)} ms`,
+    );
+    expect(labels).toEqual(truth);
+  });
+});

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { diarizationErrorRate, maxWeightAssignment, type Turn } from './der';
+
+const turn = (speaker: string, start: number, end: number): Turn => ({ speaker, start, end });
+
+describe('diarizationErrorRate', () => {
+  const reference = [turn('A', 0, 10), turn('B', 10, 20), turn('A', 20, 25)];
+
+  it('is 0 for a perfect hypothesis', () => {
+    const r = diarizationErrorRate(reference, reference);
+    expect(r).toMatchObject({ der: 0, missed: 0, falseAlarm: 0, confusion: 0, total: 25 });
+  });
+
+  it('is 1 when everything is missed', () => {
+    const r = diarizationErrorRate(reference, []);
+    expect(r).toMatchObject({ der: 1, missed: 25, falseAlarm: 0, confusion: 0, total: 25 });
+  });
+
+  it('is 0 when only the labels differ, and maps them', () => {
+    const hyp = [turn('spk1', 0, 10), turn('spk0', 10, 20), turn('spk1', 20, 25)];
+    const r = diarizationErrorRate(reference, hyp);
+    expect(r.der).toBe(0);
+    expect([...r.mapping]).toEqual([
+      ['A', 'spk1'],
+      ['B', 'spk0'],
+    ]);
+  });
+
+  it('counts a late speaker change as confusion', () => {
+    // The hypothesis switches 2 s late: 10..12 is B's speech labelled as A's speaker.
+    const ref = [turn('A', 0, 10), turn('B', 10, 20)];
+    const hyp = [turn('X', 0, 12), turn('Y', 12, 20)];
+    const r = diarizationErrorRate(ref, hyp);
+    expect(r.confusion).toBeCloseTo(2, 12);
+    expect(r.missed).toBe(0);
+    expect(r.falseAlarm).toBe(0);
+    expect(r.total).toBe(20);
+    expect(r.der).toBeCloseTo(0.1, 12);
+  });
+
+  it('scores overlapped speech: a single-speaker hypothesis misses one of two', () => {
+    // 0..5 A, 5..10 A+B, 10..15 B; the hypothesis hears one voice throughout.
+    // total = 5 + 2·5 + 5 = 20; missed 5 (overlap); X maps to A or B (a tie), so
+    // the other one's solo 5 s is confusion either way.
+    const r = diarizationErrorRate([turn('A', 0, 10), turn('B', 5, 15)], [turn('X', 0, 15)]);
+    expect(r).toMatchObject({ missed: 5, falseAlarm: 0, confusion: 5, total: 20, der: 0.5 });
+  });
+
+  it('counts an extra hypothesis speaker as false alarm', () => {
+    const r = diarizationErrorRate([turn('A', 0, 10)], [turn('X', 0, 10), turn('Y', 8, 12)]);
+    expect(r.falseAlarm).toBeCloseTo(4, 12);
+    expect(r.der).toBeCloseTo(0.4, 12);
+    expect(r.mapping.get('A')).toBe('X');
+  });
+
+  it('uses the optimal mapping, not a greedy one', () => {
+    // Overlaps: A-X 10, A-Y 9, B-X 9. Greedy (A-X first) leaves 18 s wrong; the
+    // optimal mapping A-Y, B-X leaves 10 s wrong.
+    const ref = [turn('A', 0, 19), turn('B', 19, 28)];
+    const hyp = [turn('X', 0, 10), turn('Y', 10, 19), turn('X', 19, 28)];
+    const r = diarizationErrorRate(ref, hyp);
+    expect(r.confusion).toBeCloseTo(10, 12);
+    expect(r.der).toBeCloseTo(10 / 28, 12);
+    expect(r.mapping.get('A')).toBe('Y');
+    expect(r.mapping.get('B')).toBe('X');
+  });
+
+  it('counts a speaker’s own overlapping turns once', () => {
+    const r = diarizationErrorRate([turn('A', 0, 10), turn('A', 5, 15)], [turn('X', 0, 15)]);
+    expect(r).toMatchObject({ der: 0, total: 15 });
+  });
+
+  it('skips a collar around reference boundaries when asked', () => {
+    const ref = [turn('A', 0, 10), turn('B', 10, 20)];
+    const hyp = [turn('X', 0, 10.2), turn('Y', 10.2, 20)];
+    expect(diarizationErrorRate(ref, hyp).der).toBeCloseTo(0.2 / 20, 12);
+    const r = diarizationErrorRate(ref, hyp, { collar: 0.25 });
+    expect(r.der).toBe(0);
+    // Scored: 20 s minus 0.25 at 0, 0.5 around 10, 0.25 at 20.
+    expect(r.total).toBeCloseTo(19, 12);
+  });
+
+  it('handles empty and hypothesis-only input', () => {
+    expect(diarizationErrorRate([], []).der).toBe(0);
+    const r = diarizationErrorRate([], [turn('X', 0, 3)]);
+    expect(r.falseAlarm).toBe(3);
+    expect(r.der).toBe(Infinity);
+  });
+
+  it('ignores zero-length turns and rejects reversed or non-finite ones', () => {
+    expect(diarizationErrorRate([turn('A', 0, 5), turn('B', 5, 5)], [turn('X', 0, 5)]).der).toBe(0);
+    expect(() => diarizationErrorRate([turn('A', 5, 4)], [])).toThrow(RangeError);
+    expect(() => diarizationErrorRate([], [turn('A', 0, NaN)])).toThrow(RangeError);
+    expect(() => diarizationErrorRate([], [], { collar: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('maxWeightAssignment', () => {
+  /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
+  function random(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  /** Best total weight over all one-to-one partial assignments, by brute force. */
+  function bruteForce(w: number[][], row = 0, used = new Set<number>()): number {
+    if (row === w.length) return 0;
+    let best = bruteForce(w, row + 1, used); // row unassigned
+    for (let j = 0; j < (w[0]?.length ?? 0); j++) {
+      if (used.has(j)) continue;
+      used.add(j);
+      best = Math.max(best, w[row]![j]! + bruteForce(w, row + 1, used));
+      used.delete(j);
+    }
+    return best;
+  }
+
+  it('finds the optimum on random matrices of every shape up to 6 x 6', () => {
+    const rnd = random(42);
+    for (let rows = 1; rows <= 6; rows++) {
+      for (let cols = 1; cols <= 6; cols++) {
+        for (let trial = 0; trial < 5; trial++) {
+          const w = Array.from({ length: rows }, () =>
+            Array.from({ length: cols }, () => (rnd() < 0.3 ? 0 : Math.round(rnd() * 100))),
+          );
+          const a = maxWeightAssignment(w);
+          const cols_ = a.filter((j) => j >= 0);
+          expect(new Set(cols_).size).toBe(cols_.length);
+          const total = a.reduce((s, j, i) => s + (j >= 0 ? w[i]![j]! : 0), 0);
+          expect(total).toBe(bruteForce(w));
+        }
+      }
+    }
+  });
+
+  it('handles empty matrices', () => {
+    expect(maxWeightAssignment([])).toEqual([]);
+    expect(maxWeightAssignment([[], []])).toEqual([-1, -1]);
+  });
+});
