@@ -18,6 +18,7 @@
  * whisper.cpp adds the special tokens itself (n_vocab 51864 = English-only:
  * eot 50256, sot 50257, ..., no-timestamps 50362, timestamp 0 at 50363).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -465,3 +466,159 @@ export async function ensureWhisperModel(
   if (actual !== expected) await writeWhisperModel(file, options);
   return file;
 }
+
+/* ------------------------------------------------------------------------- */
+/* A model that transcribes any audio to a fixed, known text.                */
+/* ------------------------------------------------------------------------- */
+
+/** English-only special tokens as whisper.cpp assigns them for n_vocab 51864. */
+export const EN_TOKENS = {
+  eot: 50256,
+  sot: 50257,
+  noTimestamps: 50362,
+  /** <|0.00|>; timestamp k (k * 20 ms) is timestampBegin + k, up to <|30.00|> = 51863. */
+  timestampBegin: 50363,
+} as const;
+
+/** The bytes of generated-vocab token `id` (0..50255), as whisper.cpp prints it. */
+export function vocabTokenBytes(id: number): Buffer {
+  if (!(Number.isInteger(id) && id >= 0 && id < N_TEXT_TOKENS))
+    throw new Error(`token ${id} is not a text token (0..${N_TEXT_TOKENS - 1})`);
+  const vocab = vocabBytes();
+  let off = 4;
+  for (let i = 0; i < id; i++) off += 4 + vocab.readUInt32LE(off);
+  return vocab.subarray(off + 4, off + 4 + vocab.readUInt32LE(off));
+}
+
+/** `text` as the generated vocab's byte tokens (ids 0..255 in GPT-2's byte order), one per UTF-8 byte. */
+export function textToByteTokens(text: string): number[] {
+  const idOfByte = new Map(gpt2ByteOrder().map((byte, id) => [byte, id]));
+  return [...Buffer.from(text, 'utf8')].map((b) => idOfByte.get(b)!);
+}
+
+/**
+ * Dimensions of the fixed-text model: the micro model made wide enough that
+ * every token it must say gets its own orthogonal direction (2 state channels
+ * each, see fixedTextFiller), one head so head width = state (a power of two).
+ */
+export function fixedTextHParams(distinctTokens: number): WhisperHParams {
+  let state = 64;
+  while (state < 2 * distinctTokens) state *= 2;
+  return { ...MICRO_HPARAMS, n_audio_state: state, n_text_state: state };
+}
+
+/** Gain of the token-embedding rows (stored f16): the winning logit is about GAIN * sqrt(n_state). */
+const FIXED_TEXT_GAIN = 4;
+/** Positional rows are this much stronger than a token row, so the input token barely moves the output. */
+const FIXED_TEXT_POSITION_GAIN = 25;
+
+/**
+ * Weights that make whisper.cpp decode `tokens` whatever the audio.
+ *
+ * The decoder's output at position p is logits = LN(x_p) . E^T, where E is the
+ * token embedding (tied weights) and x_p the residual stream. Every decoder
+ * block's output projections (attn.out, cross_attn.out, mlp.2: weights and
+ * biases) are zero, so the blocks add nothing, the audio (which reaches the
+ * decoder only through cross-attention) has no effect, and x_p = E[input token]
+ * + P[p] with P the positional embedding. Each token the model must say gets a
+ * zero-mean unit direction u_k = (e_2k - e_2k+1) / sqrt(2) (orthogonal to the
+ * others and unchanged by layer norm's mean removal); E[k] = GAIN * u_k for
+ * those tokens and 0 for every other token, and P[p] = POSITION_GAIN * GAIN *
+ * u_(token wanted after position p). The wanted token's logit is then about
+ * GAIN * sqrt(n_state) (32 for 64 channels); every other token's is 0 or close.
+ *
+ * Outputs by position, for an English-only model (prompt [sot], or [sot, <|notimestamps|>]):
+ *   p = 0          <|0.00|>      (with timestamps: the segment's start)
+ *   p = 1..n       tokens[0..n-1] (position 1's input is <|0.00|> or <|notimestamps|>: same output)
+ *   p = n + 1      <|30.00|> strongly, EOT half as strongly: with timestamps the segment
+ *                  ends at the window's end, which also ends decoding for audio up to 30 s;
+ *                  without timestamps (they are suppressed) EOT wins
+ *   p >= n + 2     EOT
+ * So audio up to 30 s gives one segment [0, 30 s] with exactly the text. Longer
+ * audio gives the text once per 30 s window when windows are decoded on their
+ * own (WhisperEngine's noContext); otherwise the second window's prompt starts
+ * with the first window's tokens, which shifts every position, and that window
+ * decodes to nothing.
+ */
+export function fixedTextFiller(tokens: readonly number[]): WhisperModelOptions['fillTensor'] {
+  const tsEnd = EN_TOKENS.timestampBegin + 1500;
+  const distinct = [...new Set([EN_TOKENS.timestampBegin, ...tokens, tsEnd, EN_TOKENS.eot])];
+  const direction = new Map(distinct.map((t, k) => [t, k]));
+  const g = FIXED_TEXT_GAIN / Math.SQRT2;
+  /** Row of a [n_state, rows] tensor: element i lies in row floor(i / n_state), channel i % n_state. */
+  const rowFiller =
+    (n: number, row: (r: number, channel: number) => number): TensorFiller =>
+    (chunk, first) => {
+      for (let i = 0; i < chunk.length; i++) {
+        const idx = first + i;
+        chunk[i] = row(Math.floor(idx / n), idx % n);
+      }
+    };
+  const along = (token: number, channel: number, gain: number) => {
+    const k = direction.get(token)!;
+    return channel === 2 * k ? gain : channel === 2 * k + 1 ? -gain : 0;
+  };
+  return (spec, hp) => {
+    const n = hp.n_text_state;
+    if (spec.name === 'decoder.token_embedding.weight')
+      return rowFiller(n, (token, c) => (direction.has(token) ? along(token, c, g) : 0));
+    if (spec.name === 'decoder.positional_embedding') {
+      const strong = FIXED_TEXT_POSITION_GAIN * g;
+      return rowFiller(n, (p, c) => {
+        if (p === 0) return along(EN_TOKENS.timestampBegin, c, strong);
+        if (p <= tokens.length) return along(tokens[p - 1]!, c, strong);
+        if (p === tokens.length + 1)
+          return along(tsEnd, c, strong) + along(EN_TOKENS.eot, c, strong / 2);
+        return along(EN_TOKENS.eot, c, strong);
+      });
+    }
+    if (/^decoder\.blocks\.\d+\.(attn\.out|cross_attn\.out|mlp\.2)\.(weight|bias)$/.test(spec.name))
+      return (chunk) => chunk.fill(0);
+    return undefined;
+  };
+}
+
+export interface FixedTextModel {
+  readonly path: string;
+  /** What whisper.cpp prints for the tokens (their bytes, decoded as UTF-8). */
+  readonly text: string;
+  readonly tokens: readonly number[];
+}
+
+/** Longest text: whisper.cpp decodes at most n_text_ctx / 2 - 4 = 220 tokens a window, 2 go to timestamps. */
+export const FIXED_TEXT_MAX_TOKENS = 218;
+
+/**
+ * Path of a cached model whose decoder says `content` for any audio (see
+ * fixedTextFiller): text is spelled with one byte token per UTF-8 byte; token
+ * ids (0..50255) are used as given.
+ */
+export async function ensureFixedTextWhisperModel(
+  content: string | { tokens: readonly number[] },
+): Promise<FixedTextModel> {
+  const tokens = typeof content === 'string' ? textToByteTokens(content) : [...content.tokens];
+  if (tokens.length === 0 || tokens.length > FIXED_TEXT_MAX_TOKENS)
+    throw new Error(`a fixed text must have 1..${FIXED_TEXT_MAX_TOKENS} tokens`);
+  for (const t of tokens) vocabTokenBytes(t); // throws for special or out-of-range ids
+  const text = Buffer.concat(tokens.map(vocabTokenBytes)).toString('utf8');
+  const options: WhisperModelOptions = {
+    shape: 'micro',
+    hparams: fixedTextHParams(new Set(tokens).size + 3),
+    fillTensor: fixedTextFiller(tokens),
+  };
+  const key = createHash('sha256')
+    .update(JSON.stringify({ tokens, v: GENERATOR_VERSION, f: FIXED_TEXT_VERSION }))
+    .digest('hex')
+    .slice(0, 12);
+  const file = path.join(MODEL_CACHE_DIR, `ggml-fixed-text-${key}.bin`);
+  const expected = whisperModelByteSize(options);
+  const actual = await fs.promises.stat(file).then(
+    (s) => s.size,
+    () => -1,
+  );
+  if (actual !== expected) await writeWhisperModel(file, options);
+  return { path: file, text, tokens };
+}
+
+/** Bump when fixedTextFiller's weights change. */
+const FIXED_TEXT_VERSION = 1;
