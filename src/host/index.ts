@@ -1,62 +1,181 @@
 /**
- * The model host: a separate process that will own the models (VAD, Whisper,
- * speaker embeddings), so ending it is how their memory is given back. Started
- * by `utilityProcess.fork` in Electron and `child_process.fork` in Node; the
- * difference stays in ./parent-port.
- *
- * Protocol for now: `{type:'ping', id}` -> `{type:'pong', id}`;
- * `{type:'shutdown'}` -> exit 0. Anything else -> `{type:'error', ...}`.
- * If the parent disconnects, the host exits: it must never outlive the app.
+ * The model host: a separate process that owns the models (Silero VAD,
+ * Whisper, the speaker-embedding model), so ending it is how their memory is
+ * given back to the operating system. Started by `utilityProcess.fork` in
+ * Electron and `child_process.fork` in Node; ./parent-port hides the
+ * difference. It exits on `shutdown`, and when its parent disconnects: it must
+ * never outlive the app. The protocol is in src/core/host-protocol.ts.
  */
+import { StenoError, isStenoError } from '../core/errors';
 import { DisposableStore } from '../core/lifecycle';
+import {
+  parseMainToHost,
+  type HostOptions,
+  type HostModelPaths,
+  type HostToMain,
+  type MainToHost,
+  type WireError,
+} from '../core/host-protocol';
 import { NoParentError, connectToParent, type ParentPort } from './parent-port';
+import { TranscriptionPipeline } from './transcription-pipeline';
 
-export type HostRequest =
-  { readonly type: 'ping'; readonly id: number } | { readonly type: 'shutdown' };
+interface LoadedModels {
+  pipeline: TranscriptionPipeline;
+  dispose(): Promise<void>;
+}
 
-export type HostReply =
-  | { readonly type: 'pong'; readonly id: number }
-  | { readonly type: 'error'; readonly code: 'bad-message'; readonly message: string };
+function toWire(e: unknown): WireError {
+  if (isStenoError(e)) return e.toJSON();
+  return {
+    code: 'HOST_FAILED',
+    message: `The model host failed: ${(e as Error)?.message ?? String(e)}.`,
+    action: 'Steno restarts it automatically; if this repeats, check the model files.',
+  };
+}
 
-export function parseHostRequest(value: unknown): HostRequest | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (v.type === 'ping' && typeof v.id === 'number' && Number.isSafeInteger(v.id))
-    return { type: 'ping', id: v.id };
-  if (v.type === 'shutdown') return { type: 'shutdown' };
-  return undefined;
+/** Loads the three models; native modules are imported only here, in the host. */
+async function loadModels(
+  models: HostModelPaths,
+  options: HostOptions,
+  send: (m: HostToMain) => void,
+): Promise<LoadedModels & { info: { whisper: string; embeddingDimension: number } }> {
+  const [{ WhisperEngine }, { SileroVad }, { SpeakerEmbedder }] = await Promise.all([
+    import('./whisper-engine'),
+    import('./silero-vad'),
+    import('./speaker-embedder'),
+  ]);
+  const owned: { dispose(): void }[] = [];
+  try {
+    // Validation happens inside each create/load before anything native is
+    // touched with the file, so a bad file is an error message, not a crash.
+    const vad = await SileroVad.create(models.vad);
+    owned.push(vad);
+    const embedder = await SpeakerEmbedder.create(models.embedding);
+    owned.push(embedder);
+    const whisper = await WhisperEngine.load(models.whisper, { threads: options.threads });
+    owned.push(whisper);
+    const pipeline = new TranscriptionPipeline(vad, whisper, embedder, options, {
+      segment: (segment, committedSample) => send({ type: 'segment', segment, committedSample }),
+      partial: (partial) => send({ type: 'partial', partial }),
+    });
+    return {
+      pipeline,
+      info: { whisper: models.whisper, embeddingDimension: embedder.dimension },
+      async dispose() {
+        pipeline.dispose();
+        // Whisper's dispose waits for a running transcription: free() during
+        // one would crash the process.
+        for (const m of owned.reverse()) m.dispose();
+      },
+    };
+  } catch (e) {
+    for (const m of owned.reverse()) m.dispose();
+    throw e;
+  }
 }
 
 function runHost(port: ParentPort): void {
   const store = new DisposableStore();
-  const reply = (message: HostReply): void => port.postMessage(message);
-  const exit = (): void => {
+  const send = (message: HostToMain): void => port.postMessage(message);
+  let loaded: LoadedModels | null = null;
+  // Messages that touch the pipeline run one after another. The chain holds at
+  // most MAX_UNACKED_CHUNKS audio messages plus a flush: main sends no more.
+  let chain: Promise<void> = Promise.resolve();
+  const enqueue = (work: () => Promise<void>, id: number | null): void => {
+    chain = chain.then(work).catch((e: unknown) => send({ type: 'error', id, error: toWire(e) }));
+  };
+
+  const exit = async (code: number): Promise<void> => {
     store.dispose();
-    process.exit(0);
+    await loaded?.dispose();
+    process.exit(code);
+  };
+
+  const handle = (message: MainToHost): void => {
+    switch (message.type) {
+      case 'ping':
+        send({ type: 'pong', id: message.id, rssBytes: process.memoryUsage().rss } as HostToMain);
+        return;
+      case 'shutdown':
+        void exit(0);
+        return;
+      case 'configure':
+        enqueue(async () => {
+          if (loaded)
+            throw new StenoError(
+              'INVALID_STATE',
+              'The model host is already configured.',
+              'Start a new host.',
+            );
+          const result = await loadModels(message.models, message.options, send);
+          loaded = result;
+          send({ type: 'ready', id: message.id, info: { ...result.info, pid: process.pid } });
+        }, message.id);
+        return;
+      case 'audio':
+        enqueue(async () => {
+          if (!loaded) throw notConfigured();
+          await loaded.pipeline.accept(message.startSample, message.samples);
+          send({ type: 'ack', seq: message.seq, committedSample: loaded.pipeline.committedSample });
+        }, null);
+        return;
+      case 'flush':
+        enqueue(async () => {
+          if (!loaded) throw notConfigured();
+          await loaded.pipeline.flush(message.endSample);
+          send({
+            type: 'flushed',
+            id: message.id,
+            committedSample: loaded.pipeline.committedSample,
+          });
+        }, message.id);
+        return;
+      case 'reset':
+        send({
+          type: 'error',
+          id: message.id,
+          error: toWire(
+            new StenoError(
+              'INVALID_STATE',
+              'reset is not supported; start a new host.',
+              'Restart the host.',
+            ),
+          ),
+        });
+        return;
+    }
   };
 
   store.add(
     port.onDidReceiveMessage((raw) => {
-      const request = parseHostRequest(raw);
-      if (!request) {
-        reply({
+      const message = parseMainToHost(raw);
+      if (!message) {
+        port.postMessage({
           type: 'error',
           code: 'bad-message',
           message: 'The model host received a message it does not know.',
         });
         return;
       }
-      switch (request.type) {
-        case 'ping':
-          reply({ type: 'pong', id: request.id });
-          return;
-        case 'shutdown':
-          exit();
-          return;
-      }
+      handle(message);
     }),
   );
-  store.add(port.onDidDisconnect(exit));
+  store.add(port.onDidDisconnect(() => void exit(0)));
+  process.on('uncaughtException', (e) => {
+    try {
+      send({ type: 'error', id: null, error: toWire(e) });
+    } finally {
+      process.exit(1);
+    }
+  });
+}
+
+function notConfigured(): StenoError {
+  return new StenoError(
+    'INVALID_STATE',
+    'The model host has no models loaded.',
+    'Send configure first.',
+  );
 }
 
 try {

@@ -1,0 +1,36 @@
+/** A transcript: final segments with speaker labels, and the speakers' names. */
+export interface TranscriptSegment {
+  /** The utterance's first 16 kHz sample: unique within a recording. */
+  id: number;
+  startS: number;
+  endS: number;
+  text: string;
+  /** Speaker index (0 = the first to speak). */
+  speaker: number;
+}
+
+export interface Transcript {
+  segments: TranscriptSegment[];
+  /** Names given to speakers; unnamed ones are "Speaker N". */
+  speakerNames: Record<number, string>;
+}
+
+export function speakerName(t: Pick<Transcript, 'speakerNames'>, speaker: number): string {
+  return t.speakerNames[speaker] ?? `Speaker ${speaker + 1}`;
+}
+
+/** `[00:01:02.3 - 00:01:05.0] Speaker 1: text` */
+export function formatSegmentLine(
+  t: Pick<Transcript, 'speakerNames'>,
+  s: TranscriptSegment,
+): string {
+  return `[${formatClock(s.startS)} - ${formatClock(s.endS)}] ${speakerName(t, s.speaker)}: ${s.text}`;
+}
+
+export function formatClock(seconds: number): string {
+  const tenths = Math.max(0, Math.round(seconds * 10));
+  const h = Math.floor(tenths / 36000);
+  const m = Math.floor((tenths % 36000) / 600);
+  const s = (tenths % 600) / 10;
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${s.toFixed(1).padStart(4, '0')}`;
+}
