@@ -3,14 +3,21 @@ import { isStenoError, StenoError } from '../core/errors';
 import { runDevices } from './devices-command';
 import { runRecord } from './record-command';
 import { runList } from './list-command';
+import { runRenameSpeaker, runTranscript } from './transcript-command';
 
 const USAGE = `steno: record meetings from the microphone to crash-safe WAV files
 
 Usage:
   steno devices [--json]                 list audio input devices and their ids
   steno record [--device ID] [--seconds N] [--out DIR] [--json]
-                                         record until Ctrl-C (or N seconds)
+               [--whisper-model FILE] [--embedding-model FILE] [--language CODE]
+               [--threads N] [--max-tokens N] [--no-transcript] [--no-partials]
+                                         record until Ctrl-C (or N seconds),
+                                         printing the live transcript
   steno list [--out DIR] [--json]        list recordings (recovers crashed ones)
+  steno transcript <id> [--out DIR] [--json]
+                                         print a recording's transcript
+  steno rename-speaker <id> <N> <name>   name speaker N of a recording
 
 Recordings live in DIR/<id>/audio.wav with meta.json beside it. DIR defaults to
 $STENO_HOME/recordings, else ~/.local/share/steno/recordings.
@@ -20,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'devices':
-      return runDevices(parse(rest, { json: { type: 'boolean' } }));
+      return runDevices(parse(rest, { json: { type: 'boolean' } }).values);
     case 'record':
       return runRecord(
         parse(rest, {
@@ -28,10 +35,27 @@ async function main(argv: string[]): Promise<number> {
           seconds: { type: 'string' },
           out: { type: 'string' },
           json: { type: 'boolean' },
-        }),
+          transcript: { type: 'boolean' },
+          'no-transcript': { type: 'boolean' },
+          partials: { type: 'boolean' },
+          'no-partials': { type: 'boolean' },
+          'whisper-model': { type: 'string' },
+          'embedding-model': { type: 'string' },
+          language: { type: 'string' },
+          threads: { type: 'string' },
+          'max-tokens': { type: 'string' },
+        }).values,
       );
+    case 'transcript': {
+      const p = parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } });
+      return runTranscript(p.positionals, p.values);
+    }
+    case 'rename-speaker': {
+      const p = parse(rest, { out: { type: 'string' } });
+      return runRenameSpeaker(p.positionals, p.values);
+    }
     case 'list':
-      return runList(parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } }));
+      return runList(parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } }).values);
     case undefined:
     case 'help':
     case '--help':
@@ -46,12 +70,25 @@ async function main(argv: string[]): Promise<number> {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-function parse(args: string[], options: Options): Record<string, string | boolean | undefined> {
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+function parse(args: string[], options: Options): Parsed {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | boolean | undefined
-    >;
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+    const out = values as Record<string, string | boolean | undefined>;
+    // --no-x turns x off.
+    for (const key of Object.keys(out)) {
+      if (key.startsWith('no-') && out[key] === true) out[key.slice(3)] = false;
+    }
+    return { values: out, positionals };
   } catch (e) {
     throw new StenoError(
       'INVALID_ARGUMENT',

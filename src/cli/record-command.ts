@@ -9,6 +9,7 @@ import { RecordingSession } from '../main/recording/session';
 import { DisposableStore, toDisposable } from '../core/lifecycle';
 import { printRecovery } from './recovery-output';
 import { summarize } from './list-command';
+import { printTranscript, startLiveTranscript, type LiveTranscriptFlags } from './live-transcript';
 
 /** How often progress is reported (JSON lines, or the terminal meter). */
 const PROGRESS_MS = 100;
@@ -18,6 +19,13 @@ interface RecordOptions {
   seconds?: string | boolean;
   out?: string | boolean;
   json?: string | boolean;
+  transcript?: string | boolean;
+  partials?: string | boolean;
+  'whisper-model'?: string | boolean;
+  'embedding-model'?: string | boolean;
+  language?: string | boolean;
+  threads?: string | boolean;
+  'max-tokens'?: string | boolean;
 }
 
 export async function runRecord(opts: RecordOptions): Promise<number> {
@@ -56,9 +64,29 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
     );
   }
 
+  // The live transcript starts beside the recording; the recording never waits for it.
+  const flags: LiveTranscriptFlags = {
+    whisperModel: str(opts['whisper-model']),
+    embeddingModel: str(opts['embedding-model']),
+    language: str(opts.language),
+    threads:
+      opts.threads === undefined ? undefined : parsePositive(String(opts.threads), '--threads'),
+    maxTokens:
+      opts['max-tokens'] === undefined
+        ? undefined
+        : parsePositive(String(opts['max-tokens']), '--max-tokens'),
+    partials: opts.partials !== false,
+  };
+  const live =
+    opts.transcript === false
+      ? Promise.resolve(null)
+      : startLiveTranscript(session, flags, emit, json);
+
   let level = -120;
   owned.add(session.onDidLevel((l) => (level = Math.max(level, toDbfs(l.peak)))));
 
+  let liveNow: Awaited<typeof live> = null;
+  void live.then((l) => (liveNow = l));
   const progress = setInterval(() => {
     const s = session.stats;
     if (json) {
@@ -68,6 +96,7 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
         writtenS: s.writtenFrames / s.sampleRate,
         durableS: s.durableFrames / s.sampleRate,
         droppedFrames: s.droppedFrames,
+        lagS: liveNow?.transcriber.lagSeconds ?? null,
         peakDbfs: Math.round(level),
       });
     } else if (process.stderr.isTTY) {
@@ -103,6 +132,24 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   owned.dispose();
   if (process.stderr.isTTY && !json) process.stderr.write('\n');
 
+  const transcriber = await live;
+  if (transcriber) {
+    if (!json) process.stderr.write('Finishing the transcript...\n');
+    const transcript = await transcriber.transcriber.finish();
+    emit({
+      event: 'transcript',
+      segments: transcript.segments,
+      speakers: new Set(transcript.segments.map((s) => s.speaker)).size,
+      hostRestarts: transcriber.transcriber.hostRestarts,
+      duplicatesDropped: transcriber.transcriber.duplicatesDropped,
+    });
+    if (!json && transcript.segments.length > 0) {
+      process.stdout.write('\nTranscript (speakers re-clustered):\n');
+      printTranscript(transcript);
+    }
+    transcriber.owned.dispose();
+  }
+
   const error = session.error;
   emit({
     event: 'stopped',
@@ -125,6 +172,10 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   }
   if (!json) process.stderr.write(`Saved ${meta.durationS.toFixed(1)} s to ${session.audioPath}\n`);
   return 0;
+}
+
+function str(v: string | boolean | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
 }
 
 function parseInteger(text: string, flag: string): number {

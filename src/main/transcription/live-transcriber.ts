@@ -1,0 +1,232 @@
+import { Emitter } from '../../core/event';
+import { StenoError, isStenoError } from '../../core/errors';
+import { Disposable } from '../../core/lifecycle';
+import {
+  agglomerativeCluster,
+  OnlineSpeakerClusterer,
+  relabelByFirstAppearance,
+} from '../../core/clustering';
+import {
+  HOST_SAMPLE_RATE,
+  type HostModelPaths,
+  type HostOptions,
+  type HostSegment,
+} from '../../core/host-protocol';
+import type { Transcript, TranscriptSegment } from '../../core/transcript';
+import { nodeHostLauncher, type HostLauncher } from './host-process';
+import { ModelHostSupervisor, type SupervisorOptions } from './supervisor';
+import { TranscriptionFeed, type FeedSource } from './feed';
+import { loadTranscript, readSegmentRecords, TranscriptLog } from './transcript-store';
+
+/**
+ * Cosine similarity above which an utterance joins a live speaker. Measured on
+ * the generated embedding model's synthetic meeting: same speaker 0.35..0.91,
+ * different speakers at most 0.42 (1.5 s windows); WeSpeaker ResNet34 is
+ * usually used with about 0.5 as well.
+ */
+export const ONLINE_SPEAKER_THRESHOLD = 0.5;
+/** Average-linkage merge threshold for the re-clustering at stop. */
+export const FINAL_SPEAKER_THRESHOLD = 0.5;
+
+export interface LiveTranscriberOptions {
+  /** The recording's folder: the transcript log goes beside the audio. */
+  folder: string;
+  source: FeedSource;
+  models: HostModelPaths;
+  options: HostOptions;
+  launcher?: HostLauncher;
+  supervisor?: Partial<
+    Pick<SupervisorOptions, 'backoffMs' | 'shutdownDeadlineMs' | 'readyTimeoutMs'>
+  >;
+}
+
+export interface LivePartial {
+  startS: number;
+  endS: number;
+  text: string;
+}
+
+/**
+ * A recording's live transcript: runs the model host (through the
+ * supervisor), feeds it the recording, labels speakers online, writes every
+ * final segment to the transcript log, and at the end re-clusters all
+ * embeddings and relabels the transcript consistently. Transcription problems
+ * never touch the recording: they are reported through `onDidFail`.
+ */
+export class LiveTranscriber extends Disposable {
+  private readonly segmentEmitter = this._register(new Emitter<TranscriptSegment>());
+  private readonly partialEmitter = this._register(new Emitter<LivePartial>());
+  private readonly failEmitter = this._register(new Emitter<StenoError>());
+  private readonly relabelEmitter = this._register(new Emitter<Transcript>());
+  readonly onDidSegment = this.segmentEmitter.event;
+  readonly onDidPartial = this.partialEmitter.event;
+  readonly onDidFail = this.failEmitter.event;
+  /** Fires after the final re-clustering with the whole, relabelled transcript. */
+  readonly onDidRelabel = this.relabelEmitter.event;
+  readonly onDidHostCrash;
+  /** A host (the first or a restarted one) loaded its models. */
+  readonly onDidHostReady;
+
+  private readonly supervisor: ModelHostSupervisor;
+  private readonly feed: TranscriptionFeed;
+  private readonly log: TranscriptLog;
+  private readonly clusterer = new OnlineSpeakerClusterer({ threshold: ONLINE_SPEAKER_THRESHOLD });
+  /** Id (first sample) of the last final segment: a resend never repeats one. */
+  private lastSegmentId = -1;
+  private lastSpeaker = 0;
+  /** Segments dropped as duplicates after a host restart (should stay 0). */
+  duplicatesDropped = 0;
+  segmentsWritten = 0;
+  /** Utterances in which Whisper found no text; not written to the transcript. */
+  emptyUtterances = 0;
+
+  constructor(private readonly opts: LiveTranscriberOptions) {
+    super();
+    this.log = this._register(new TranscriptLog(opts.folder));
+    this.supervisor = this._register(
+      new ModelHostSupervisor({
+        models: opts.models,
+        options: opts.options,
+        launcher: opts.launcher ?? nodeHostLauncher,
+        ...opts.supervisor,
+      }),
+    );
+    this.onDidHostCrash = this.supervisor.onDidCrash;
+    this.onDidHostReady = this.supervisor.onDidBecomeReady;
+    this.feed = this._register(new TranscriptionFeed(opts.source, this.supervisor));
+    this._register(
+      this.supervisor.onDidMessage((m) => {
+        if (m.type === 'segment') this.onSegment(m.segment);
+        else if (m.type === 'partial') {
+          this.partialEmitter.fire({
+            startS: m.partial.startSample / HOST_SAMPLE_RATE,
+            endS: m.partial.endSample / HOST_SAMPLE_RATE,
+            text: m.partial.text,
+          });
+        } else if (m.type === 'error') {
+          this.failEmitter.fire(
+            new StenoError(m.error.code as never, m.error.message, m.error.action),
+          );
+        }
+      }),
+    );
+    this._register(this.supervisor.onDidFail((e) => this.failEmitter.fire(e)));
+  }
+
+  /** Starts the host; resolves when models are loaded (rejects on a bad model). */
+  async start(): Promise<void> {
+    await this.supervisor.start();
+  }
+
+  get lagSeconds(): number {
+    return this.feed.lagSeconds;
+  }
+
+  get hostRestarts(): number {
+    return this.supervisor.restarts;
+  }
+
+  get hostPid(): number | undefined {
+    return this.supervisor.pid;
+  }
+
+  get speakerCount(): number {
+    return this.clusterer.speakerCount;
+  }
+
+  /** Simulates a host crash (kill -9); for tests and benchmarks. */
+  killHost(): void {
+    this.supervisor.killCurrentHost();
+  }
+
+  /**
+   * The recording has stopped: transcribes the rest, ends the host, then
+   * re-clusters all speakers and relabels the transcript.
+   */
+  async finish(): Promise<Transcript> {
+    let failure: StenoError | null = null;
+    try {
+      await this.feed.finish();
+    } catch (e) {
+      failure = isStenoError(e)
+        ? e
+        : new StenoError('HOST_FAILED', String(e), 'Transcribe the recording again.');
+    }
+    await this.supervisor.stop();
+    const transcript = await this.recluster();
+    if (failure) this.failEmitter.fire(failure);
+    return transcript;
+  }
+
+  /** Ends the host without waiting for the rest of the audio. */
+  async abort(): Promise<void> {
+    await this.supervisor.stop();
+  }
+
+  private onSegment(segment: HostSegment): void {
+    if (segment.startSample <= this.lastSegmentId) {
+      this.duplicatesDropped++;
+      return;
+    }
+    this.lastSegmentId = segment.startSample;
+    // Whisper heard no words (a cough, a door): nothing for a person to read.
+    if (segment.text.trim() === '') {
+      this.emptyUtterances++;
+      return;
+    }
+    const mean = meanEmbedding(segment.embeddings);
+    const speaker = mean ? this.clusterer.assign(mean) : this.lastSpeaker;
+    this.lastSpeaker = speaker;
+    const record = {
+      id: segment.startSample,
+      startS: segment.startSample / HOST_SAMPLE_RATE,
+      endS: segment.endSample / HOST_SAMPLE_RATE,
+      text: segment.text,
+      speaker,
+      embeddings: segment.embeddings,
+    };
+    try {
+      this.log.appendSegment(record);
+      this.segmentsWritten++;
+    } catch (e) {
+      this.failEmitter.fire(e as StenoError);
+    }
+    const { embeddings: _e, ...visible } = record;
+    this.segmentEmitter.fire(visible);
+  }
+
+  private async recluster(): Promise<Transcript> {
+    const records = await readSegmentRecords(this.opts.folder);
+    const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
+    if (withEmbedding.length > 0) {
+      const labels = relabelByFirstAppearance(
+        agglomerativeCluster(
+          withEmbedding.map((r) => meanEmbedding(r.embeddings)!),
+          { threshold: FINAL_SPEAKER_THRESHOLD },
+        ),
+      );
+      const changes = new Map<number, number>();
+      withEmbedding.forEach((r, i) => {
+        if (labels[i] !== r.speaker) changes.set(r.id, labels[i]!);
+      });
+      if (changes.size > 0) this.log.appendLabels(changes);
+    }
+    const transcript = await loadTranscript(this.opts.folder);
+    this.relabelEmitter.fire(transcript);
+    return transcript;
+  }
+}
+
+/** The L2-normalised mean of an utterance's window embeddings, or null when it has none. */
+function meanEmbedding(embeddings: Float32Array[]): Float32Array | null {
+  const first = embeddings[0];
+  if (!first) return null;
+  const out = new Float32Array(first.length);
+  for (const e of embeddings) for (let i = 0; i < out.length; i++) out[i] = out[i]! + e[i]!;
+  let norm = 0;
+  for (let i = 0; i < out.length; i++) norm += out[i]! * out[i]!;
+  norm = Math.sqrt(norm);
+  if (!(norm > 0)) return null;
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! / norm;
+  return out;
+}

@@ -1,0 +1,210 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Emitter } from '../../core/event';
+import { Disposable } from '../../core/lifecycle';
+import type { HostModelPaths, HostOptions, HostToMain, MainToHost } from '../../core/host-protocol';
+import { assertNoLeak, measureLeak } from '../../testing/leak';
+import { testModels } from '../../testing/test-models';
+import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { bundledVadModelPath } from '../models';
+import { nodeHostLauncher, type HostConnection, type HostExit } from './host-process';
+import { ModelHostSupervisor } from './supervisor';
+
+const OPTIONS: HostOptions = {
+  language: 'en',
+  threads: 1,
+  maxTokens: 8,
+  partials: false,
+  embeddingWindowS: 1.5,
+};
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An in-process stand-in for the host process: answers configure, ping and shutdown. */
+class FakeHost extends Disposable implements HostConnection {
+  private readonly messages = this._register(new Emitter<HostToMain>());
+  private readonly exits = this._register(new Emitter<HostExit>());
+  readonly onDidMessage = this.messages.event;
+  readonly onDidExit = this.exits.event;
+  readonly pid = undefined;
+  readonly stderrTail = '';
+  private resolveExit!: (e: HostExit) => void;
+  readonly exited = new Promise<HostExit>((r) => (this.resolveExit = r));
+  private done = false;
+
+  send(m: MainToHost): void {
+    queueMicrotask(() => {
+      if (this.done) return;
+      if (m.type === 'configure') {
+        this.messages.fire({
+          type: 'ready',
+          id: m.id,
+          info: { whisper: 'fake', embeddingDimension: 4, pid: 0 },
+        });
+      } else if (m.type === 'ping') {
+        this.messages.fire({ type: 'pong', id: m.id, rssBytes: 0 });
+      } else if (m.type === 'shutdown') {
+        this.exit({ code: 0, signal: null });
+      }
+    });
+  }
+
+  kill(): void {
+    this.exit({ code: null, signal: 'SIGKILL' });
+  }
+
+  private exit(e: HostExit): void {
+    if (this.done) return;
+    this.done = true;
+    this.resolveExit(e);
+    this.exits.fire(e);
+  }
+}
+
+const FAKE_MODELS: HostModelPaths = { whisper: 'w', vad: 'v', embedding: 'e' };
+
+describe('ModelHostSupervisor with a fake host', () => {
+  it('start/ping/stop does not leak (1x/10x/100x)', async () => {
+    const report = await measureLeak(async () => {
+      const s = new ModelHostSupervisor({
+        models: FAKE_MODELS,
+        options: OPTIONS,
+        launcher: () => new FakeHost(),
+      });
+      await s.start();
+      await s.request(
+        (id) => ({ type: 'ping', id }),
+        (m, id) => m.type === 'pong' && m.id === id,
+        1000,
+      );
+      await s.stop();
+      s.dispose();
+    });
+    assertNoLeak(report);
+  });
+
+  it('restarts a crashed host with backoff, and stop leaves none behind', async () => {
+    const hosts: FakeHost[] = [];
+    const s = new ModelHostSupervisor({
+      models: FAKE_MODELS,
+      options: OPTIONS,
+      launcher: () => {
+        const h = new FakeHost();
+        hosts.push(h);
+        return h;
+      },
+      backoffMs: [10, 20],
+    });
+    await s.start();
+    const ready = new Promise<void>((resolve) => {
+      const sub = s.onDidBecomeReady(() => {
+        sub.dispose();
+        resolve();
+      });
+    });
+    const crashed = new Promise<number>((resolve) => {
+      const sub = s.onDidCrash((c) => {
+        sub.dispose();
+        resolve(c.restartInMs);
+      });
+    });
+    s.killCurrentHost();
+    expect(await crashed).toBe(10);
+    await ready;
+    expect(hosts.length).toBe(2);
+    expect(s.restarts).toBe(1);
+    await s.stop();
+    s.dispose();
+    for (const h of hosts) h.dispose();
+  });
+});
+
+describe('ModelHostSupervisor with the real host process', () => {
+  let dir: string;
+  let models: HostModelPaths;
+  beforeAll(async () => {
+    dir = makeTempDir('steno-models-');
+    const m = await testModels();
+    models = { whisper: m.whisper, embedding: m.embedding, vad: bundledVadModelPath() };
+  }, 120_000);
+  afterAll(() => removeTempDir(dir));
+
+  it('loads the models, answers, and exits on stop with no process left', async () => {
+    const s = new ModelHostSupervisor({ models, options: OPTIONS, launcher: nodeHostLauncher });
+    const info = await s.start();
+    expect(alive(info.pid)).toBe(true);
+    expect(info.embeddingDimension).toBe(256);
+    const report = await measureLeak(async () => {
+      await s.request(
+        (id) => ({ type: 'ping', id }),
+        (m, id) => m.type === 'pong' && m.id === id,
+        5000,
+      );
+    });
+    assertNoLeak(report);
+    await s.stop();
+    s.dispose();
+    expect(alive(info.pid)).toBe(false);
+  }, 60_000);
+
+  const badFiles: [string, (file: string) => void, keyof HostModelPaths, RegExp][] = [
+    ['missing Whisper model', () => {}, 'whisper', /Whisper model .* (does not exist|missing)/i],
+    ['empty Whisper model', (f) => fs.writeFileSync(f, ''), 'whisper', /Whisper model/],
+    [
+      'truncated Whisper model',
+      (f) => fs.writeFileSync(f, fs.readFileSync(models.whisper).subarray(0, 5000)),
+      'whisper',
+      /Whisper model/,
+    ],
+    [
+      'garbage Whisper model',
+      (f) => fs.writeFileSync(f, Buffer.alloc(100_000, 7)),
+      'whisper',
+      /Whisper model/,
+    ],
+    [
+      'garbage embedding model',
+      (f) => fs.writeFileSync(f, Buffer.alloc(5000, 3)),
+      'embedding',
+      /speaker-embedding model/,
+    ],
+    [
+      'ONNX with the wrong inputs as embedding model',
+      (f) => fs.copyFileSync(bundledVadModelPath(), f),
+      'embedding',
+      /speaker-embedding model/,
+    ],
+    ['empty VAD model', (f) => fs.writeFileSync(f, ''), 'vad', /voice-activity model/],
+  ];
+
+  for (const [name, make, which, message] of badFiles) {
+    it(`a ${name} gives MODEL_INVALID naming the file; no host is left and this process survives`, async () => {
+      const file = path.join(dir, `${which}-${name.replace(/\W+/g, '-')}`);
+      make(file);
+      const s = new ModelHostSupervisor({
+        models: { ...models, [which]: file },
+        options: OPTIONS,
+        launcher: nodeHostLauncher,
+        backoffMs: [10],
+      });
+      const failure = s.start();
+      await expect(failure).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+      const error = (await failure.catch((e: Error) => e)) as Error;
+      expect(error.message).toMatch(message);
+      expect(error.message).toContain(file);
+      expect(s.restarts).toBe(0);
+      await s.stop();
+      s.dispose();
+      expect(alive(s.pid)).toBe(false);
+    }, 60_000);
+  }
+});

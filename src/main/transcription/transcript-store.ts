@@ -1,0 +1,185 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileSystemError, StenoError } from '../../core/errors';
+import { Disposable, toDisposable } from '../../core/lifecycle';
+import type { Transcript, TranscriptSegment } from '../../core/transcript';
+import { writeFileAtomic } from '../temp-files';
+
+/**
+ * The transcript of a recording is an append-only log beside its audio:
+ *
+ *   <recording>/transcript.jsonl   one JSON record per line:
+ *     {"t":"segment","id","startS","endS","text","speaker","emb":[base64 float32]}
+ *     {"t":"labels","labels":{"<id>":speaker}}   relabelling after re-clustering
+ *   <recording>/speakers.json      {"names":{"0":"Alice"}}, replaced atomically
+ *
+ * Each record is written whole and synced; a crash can leave at most a
+ * truncated last line, which loading ignores. Nothing is kept in memory: the
+ * log is the transcript.
+ */
+export const TRANSCRIPT_FILE = 'transcript.jsonl';
+export const SPEAKERS_FILE = 'speakers.json';
+
+export interface SegmentRecord extends TranscriptSegment {
+  embeddings: Float32Array[];
+}
+
+type LogLine =
+  | {
+      t: 'segment';
+      id: number;
+      startS: number;
+      endS: number;
+      text: string;
+      speaker: number;
+      emb: string[];
+    }
+  | { t: 'labels'; labels: Record<string, number> };
+
+/** Float32 embeddings travel in the log as base64 of their bytes (compact, exact). */
+function encodeEmbedding(e: Float32Array): string {
+  return Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64');
+}
+
+function decodeEmbedding(s: string): Float32Array {
+  const bytes = Buffer.from(s, 'base64');
+  const out = new Float32Array(Math.floor(bytes.byteLength / 4));
+  new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
+  return out;
+}
+
+export class TranscriptLog extends Disposable {
+  private readonly fd: number;
+  readonly file: string;
+
+  constructor(readonly folder: string) {
+    super();
+    this.file = path.join(folder, TRANSCRIPT_FILE);
+    try {
+      this.fd = fs.openSync(this.file, 'a');
+    } catch (e) {
+      throw fileSystemError(e, this.file, 'opening the transcript');
+    }
+    this._register(toDisposable(() => fs.closeSync(this.fd)));
+  }
+
+  appendSegment(s: SegmentRecord): void {
+    this.appendLine({
+      t: 'segment',
+      id: s.id,
+      startS: s.startS,
+      endS: s.endS,
+      text: s.text,
+      speaker: s.speaker,
+      emb: s.embeddings.map(encodeEmbedding),
+    });
+  }
+
+  appendLabels(labels: Map<number, number>): void {
+    this.appendLine({
+      t: 'labels',
+      labels: Object.fromEntries([...labels].map(([k, v]) => [String(k), v])),
+    });
+  }
+
+  private appendLine(line: LogLine): void {
+    try {
+      fs.writeSync(this.fd, JSON.stringify(line) + '\n');
+      fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      throw fileSystemError(e, this.file, 'saving the transcript');
+    }
+  }
+}
+
+/** Reads every segment record (with embeddings) in log order, labels applied. */
+export async function readSegmentRecords(folder: string): Promise<SegmentRecord[]> {
+  const file = path.join(folder, TRANSCRIPT_FILE);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fileSystemError(e, file, 'reading the transcript');
+  }
+  const byId = new Map<number, SegmentRecord>();
+  for (const raw of text.split('\n')) {
+    if (!raw.trim()) continue;
+    let line: LogLine;
+    try {
+      line = JSON.parse(raw) as LogLine;
+    } catch {
+      continue; // a line cut by a crash
+    }
+    if (line.t === 'segment') {
+      // A duplicate id (never written by Steno, but tolerated) keeps the first.
+      if (byId.has(line.id)) continue;
+      byId.set(line.id, {
+        id: line.id,
+        startS: line.startS,
+        endS: line.endS,
+        text: line.text,
+        speaker: line.speaker,
+        embeddings: line.emb.map(decodeEmbedding),
+      });
+    } else if (line.t === 'labels') {
+      for (const [id, speaker] of Object.entries(line.labels)) {
+        const s = byId.get(Number(id));
+        if (s) s.speaker = speaker;
+      }
+    }
+  }
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+export async function readSpeakerNames(folder: string): Promise<Record<number, string>> {
+  try {
+    const parsed = JSON.parse(
+      await fs.promises.readFile(path.join(folder, SPEAKERS_FILE), 'utf8'),
+    ) as {
+      names?: Record<string, string>;
+    };
+    const out: Record<number, string> = {};
+    for (const [k, v] of Object.entries(parsed.names ?? {})) {
+      if (typeof v === 'string') out[Number(k)] = v;
+    }
+    return out;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError) return {};
+    throw e;
+  }
+}
+
+/** Renames a speaker of a recording; the name is persisted in speakers.json. */
+export async function renameSpeaker(folder: string, speaker: number, name: string): Promise<void> {
+  const clean = name.trim();
+  if (!Number.isInteger(speaker) || speaker < 0) {
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      `"${speaker}" is not a speaker number.`,
+      'Use a number shown in the transcript.',
+    );
+  }
+  if (!clean || clean.length > 100) {
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      'A speaker name must have 1 to 100 characters.',
+      'Choose a shorter name.',
+    );
+  }
+  const names = await readSpeakerNames(folder);
+  names[speaker] = clean;
+  await writeFileAtomic(
+    path.join(folder, SPEAKERS_FILE),
+    JSON.stringify({ names }, null, 2) + '\n',
+  );
+}
+
+/** The whole transcript of a recording, as a person reads it. */
+export async function loadTranscript(folder: string): Promise<Transcript> {
+  const records = await readSegmentRecords(folder);
+  return {
+    segments: records.map(({ embeddings: _e, ...s }) => s),
+    speakerNames: await readSpeakerNames(folder),
+  };
+}
