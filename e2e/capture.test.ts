@@ -25,7 +25,7 @@ describe('steno record with the real (virtual) microphone', () => {
     );
     const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '7']);
     await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 0.5);
-    playIntoMic(sentence);
+    await playIntoMic(sentence);
     const { code } = await rec.exited;
     expect(code, rec.stderr).toBe(0);
     const stopped = rec.last('stopped')!;

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 /**
  * Tests that need the virtual microphone (e2e/virtual-mic.sh) call this first.
@@ -24,9 +24,19 @@ export function requireVirtualMic(): void {
   execFileSync('pactl', ['suspend-sink', 'steno_sink', '0']);
 }
 
-/** Plays a WAV file into the virtual microphone; resolves when playback ends. */
-export function playIntoMic(wavPath: string): void {
-  execFileSync('paplay', ['--device=steno_sink', wavPath]);
+/**
+ * Plays a WAV file into the virtual microphone; resolves when playback ends.
+ * Asynchronous on purpose: blocking the test's event loop would stop it from
+ * reading the recorder's output, and a full pipe would stall the recorder.
+ */
+export function playIntoMic(wavPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('paplay', ['--device=steno_sink', wavPath], { stdio: 'ignore' });
+    p.on('error', reject);
+    p.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`paplay exited with ${code}`)),
+    );
+  });
 }
 
 /** Stops all audio from the virtual microphone, as an unplugged device would. */

@@ -1,0 +1,75 @@
+/** Small helpers shared by benchmarks. */
+import fs from 'node:fs';
+
+export function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error('run with --expose-gc (npm run bench does)');
+  g();
+  g();
+}
+
+export function mb(bytes: number): number {
+  return Math.round((bytes / 1024 / 1024) * 10) / 10;
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const idx = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[idx]!;
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** RSS of a process from /proc, bytes (0 when it is gone). */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Pids of all descendants of `pid`, read from /proc directly (running `ps`
+ * would itself be a descendant).
+ */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // The command name may contain spaces and parentheses: ppid follows the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid)!.push(Number(entry));
+  }
+  const result: number[] = [];
+  const stack = [...(children.get(pid) ?? [])];
+  while (stack.length) {
+    const p = stack.pop()!;
+    result.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return result;
+}
+
+/** RSS of a process and all its descendants, bytes. */
+export function treeRss(pid: number): number {
+  return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssOf(p), 0);
+}

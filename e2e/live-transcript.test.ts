@@ -1,0 +1,168 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bestNormalizedCorrelation } from '../src/testing/correlation';
+import { ensureSyntheticMeeting, type SyntheticMeeting } from '../src/testing/synthetic-meeting';
+import { makeTempDir, removeTempDir } from '../src/testing/tmp';
+import { readMonoSamples, soxDuration } from './support/audio';
+import { testModels } from '../src/testing/test-models';
+import { runSteno, StenoProcess, type CliEvent } from './support/steno-cli';
+import { playIntoMic, requireVirtualMic } from './support/virtual-mic';
+
+interface Segment {
+  id: number;
+  startS: number;
+  endS: number;
+  text: string;
+  speaker: number;
+}
+
+let out: string;
+let meeting: SyntheticMeeting;
+let models: { whisper: string; embedding: string; text: string };
+
+beforeAll(async () => {
+  requireVirtualMic();
+  out = makeTempDir('steno-live-');
+  meeting = await ensureSyntheticMeeting();
+  models = await testModels();
+}, 120_000);
+afterAll(() => removeTempDir(out));
+
+/** Records while the synthetic meeting plays into the microphone. */
+async function recordMeeting(
+  onHostReady?: (e: CliEvent, rec: StenoProcess) => void,
+  extraSeconds = 4,
+) {
+  const rec = new StenoProcess([
+    'record',
+    '--json',
+    '--out',
+    out,
+    '--whisper-model',
+    models.whisper,
+    '--embedding-model',
+    models.embedding,
+    '--seconds',
+    String(Math.ceil(meeting.durationS + extraSeconds)),
+  ]);
+  await rec.waitFor((e) => e.event === 'transcript-started', 60_000);
+  let readyCount = 0;
+  const watcher = setInterval(() => {
+    const ready = rec.events.filter((e) => e.event === 'host-ready');
+    // (Not `onHostReady?.(ready[readyCount++])`: an absent callback would
+    // skip the increment and spin forever.)
+    for (; readyCount < ready.length; readyCount++) onHostReady?.(ready[readyCount]!, rec);
+  }, 50);
+  await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+  await playIntoMic(meeting.wav48k);
+  const { code } = await rec.exited;
+  clearInterval(watcher);
+  if (process.env.STENO_E2E_DEBUG) {
+    console.log(
+      rec.events
+        .filter((e) => e.event !== 'progress')
+        .map((e) => JSON.stringify(e).slice(0, 200))
+        .join('\n'),
+    );
+    console.log(rec.stderr.slice(-3000));
+  }
+  expect(code, rec.stderr.slice(-3000)).toBe(0);
+  const file = String(rec.last('started')!.path);
+  // Where the meeting starts in the recording: correlate what was played.
+  const { lag } = bestNormalizedCorrelation(
+    readMonoSamples(file).samples,
+    readMonoSamples(meeting.wav48k).samples,
+  );
+  return { rec, file, offsetS: lag / 48_000 };
+}
+
+function matchTurns(segments: Segment[], offsetS: number) {
+  return meeting.turns.map((turn) =>
+    segments.filter((s) => s.startS - offsetS < turn.end && s.endS - offsetS > turn.start),
+  );
+}
+
+describe('live transcript from the model host', () => {
+  it('gives one final segment per utterance with the known text, turn boundaries within 0.5 s, and 3 speakers', async () => {
+    const { rec, offsetS } = await recordMeeting();
+    const live = rec.events.filter((e) => e.event === 'segment') as unknown as Segment[];
+    const final = rec.last('transcript') as unknown as { segments: Segment[]; speakers: number };
+    expect(live.length).toBe(meeting.turns.length);
+    expect(final.segments.length).toBe(meeting.turns.length);
+    const matches = matchTurns(final.segments, offsetS);
+    matches.forEach((m, i) => {
+      const turn = meeting.turns[i]!;
+      expect(m.length, `turn ${i} matched ${m.length} segments`).toBe(1);
+      const s = m[0]!;
+      expect(s.text).toBe(models.text);
+      expect(Math.abs(s.startS - offsetS - turn.start), `turn ${i} start`).toBeLessThanOrEqual(0.5);
+      expect(Math.abs(s.endS - offsetS - turn.end), `turn ${i} end`).toBeLessThanOrEqual(0.5);
+    });
+    expect(final.speakers).toBe(3);
+    // Speakers are consistent with the truth: same voice, same label.
+    const labelOf = new Map<string, number>();
+    matches.forEach((m, i) => {
+      const truth = meeting.turns[i]!.speaker;
+      const label = m[0]!.speaker;
+      if (!labelOf.has(truth)) labelOf.set(truth, label);
+      expect(label, `turn ${i} (${truth})`).toBe(labelOf.get(truth));
+    });
+    expect(new Set(labelOf.values()).size).toBe(3);
+
+    // The finished transcript is loadable afterwards, and names persist.
+    const id = String(rec.last('started')!.id);
+    const renamed = await runSteno(['rename-speaker', id, '1', 'Ada', '--out', out]);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    const printed = await runSteno(['transcript', id, '--json', '--out', out]);
+    const t = printed.events.find((e) => e.event === 'transcript') as unknown as {
+      segments: Segment[];
+      speakerNames: Record<string, string>;
+    };
+    expect(t.segments).toEqual(final.segments);
+    expect(t.speakerNames['0']).toBe('Ada');
+    const text = await runSteno(['transcript', id, '--out', out]);
+    expect(text.stdout).toMatch(/\] Ada: Steno heard this\./);
+  }, 240_000);
+
+  it('survives the host being killed 10 times: WAV intact, every utterance transcribed exactly once', async () => {
+    let kills = 0;
+    const { rec, file, offsetS } = await recordMeeting((ready) => {
+      if (kills >= 10) return;
+      kills++;
+      // Let it work a little, then kill -9 it.
+      setTimeout(
+        () => {
+          try {
+            process.kill(Number(ready.pid), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        },
+        800 + 100 * kills,
+      );
+    }, 20); // a longer recording: all 10 kills fall while it records
+    const crashes = rec.events.filter((e) => e.event === 'host-crash');
+    expect(kills).toBe(10);
+    expect(crashes.length).toBeGreaterThanOrEqual(10);
+    // Every kill fell while the recording ran (progress events stop at Stop).
+    const lastProgress = rec.events.lastIndexOf(rec.last('progress')!);
+    const crashIndexes = crashes.map((c) => rec.events.indexOf(c));
+    expect(crashIndexes.filter((i) => i < lastProgress).length).toBeGreaterThanOrEqual(10);
+    // The recording is untouched.
+    const stopped = rec.last('stopped')!;
+    expect(stopped.state).toBe('complete');
+    expect(stopped.droppedFrames).toBe(0);
+    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    const final = rec.last('transcript') as unknown as {
+      segments: Segment[];
+      duplicatesDropped: number;
+    };
+    const matches = matchTurns(final.segments, offsetS);
+    matches.forEach((m, i) =>
+      expect(m.length, `turn ${i} was transcribed ${m.length} times`).toBe(1),
+    );
+    expect(final.segments.length).toBe(meeting.turns.length);
+    for (const s of final.segments) expect(s.text).toBe(models.text);
+    void path;
+  }, 300_000);
+});
