@@ -2,7 +2,7 @@
  * record-cpu: real-time capture from the (virtual) microphone into a WAV file,
  * in this process, through the same code as `steno record`. Reports the CPU
  * the process used while recording, as a percentage of one core, measured
- * from 1 s after start (device warm-up excluded) to just before stop.
+ * from 3 s after start (device warm-up excluded) to just before stop.
  *
  *   npm run bench -- record-cpu            60 s
  *   npm run bench -- record-cpu --quick    15 s
@@ -27,7 +27,9 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
     const store = new RecordingsStore(dir);
     const capture = openNaudiodonCapture();
     const session = await RecordingSession.start({ store, capture });
-    await sleep(1000);
+    // Steady state: device start-up and the first JIT compilation of the
+    // capture path are excluded.
+    await sleep(3000);
     const rssStart = process.memoryUsage().rss;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();

@@ -14,7 +14,7 @@ import { Disposable } from '../../core/lifecycle';
  * contained here and in native/load-naudiodon.ts (DESIGN.md):
  * - `abort()` throws: the loader calls the addon's quit('ABORT') itself.
  * - a second `quit()` hangs: quit is called at most once, with a deadline.
- * - the last ~0.5 s is lost at stop with large buffers: reads are 20 ms and
+ * - the last ~0.5 s is lost at stop with large buffers: PortAudio buffers are 50 ms and
  *   the last partial read is kept.
  * - a vanished device fires no event: the session runs a no-data watchdog.
  * - the native queue blocks the audio thread when JavaScript does not drain it:
@@ -25,14 +25,16 @@ import { Disposable } from '../../core/lifecycle';
  */
 
 /**
- * PortAudio delivers 20 ms buffers; JavaScript reads 100 ms at a time. Waking
- * JavaScript 10 times a second instead of 50 keeps capture under 2% of a core,
- * and nothing is lost at stop because the last partial read is kept.
+ * PortAudio delivers 50 ms buffers; JavaScript reads 100 ms at a time. Each
+ * wake-up of PortAudio's and PulseAudio's threads and of JavaScript costs CPU:
+ * with 20 ms buffers capture alone took about 2.4% of a core, with 50 ms it
+ * stays under 2% (bench/README.md, record-cpu). At stop, the last partial read
+ * is kept; at most the one buffer PortAudio is filling (50 ms) is lost.
  */
-const CALLBACK_MS = Number(process.env.STENO_CAPTURE_CALLBACK_MS ?? 20);
-const READ_MS = Number(process.env.STENO_CAPTURE_READ_MS ?? 100);
-/** Native queue capacity in PortAudio buffers (100 x 20 ms = 2 s); when full, PortAudio blocks. */
-const NATIVE_QUEUE_BUFFERS = 100;
+const CALLBACK_MS = 50;
+const READ_MS = 100;
+/** Native queue capacity in PortAudio buffers (40 x 50 ms = 2 s); when full, PortAudio blocks. */
+const NATIVE_QUEUE_BUFFERS = 40;
 /** How long `quit()` may take before the stream is abandoned. */
 const QUIT_DEADLINE_MS = 2000;
 /** How long to wait for the last buffered frames after `quit()`. */

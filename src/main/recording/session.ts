@@ -15,9 +15,9 @@ export const DEFAULT_RING_SECONDS = 10;
 export const DEFAULT_WATCHDOG_MS = 2000;
 /** Largest single write handed to the writer: 1 s of mono audio at 48 kHz. */
 const MAX_WRITE_BYTES = 96_000;
-const WATCHDOG_TICK_MS = 250;
+const WATCHDOG_TICK_MS = 500;
 /** How often the folder is checked for having vanished. */
-const FOLDER_CHECK_MS = 1000;
+const FOLDER_CHECK_MS = 2000;
 
 export interface RecordingSessionOptions {
   store: RecordingsStore;
