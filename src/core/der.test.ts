@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diarizationErrorRate, maxWeightAssignment, type Turn } from './der';
+import { mulberry32 } from './prng';
 
 const turn = (speaker: string, start: number, end: number): Turn => ({ speaker, start, end });
 
@@ -96,17 +97,7 @@ describe('diarizationErrorRate', () => {
 });
 
 describe('maxWeightAssignment', () => {
-  /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-  function random(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const random = mulberry32;
 
   /** Best total weight over all one-to-one partial assignments, by brute force. */
   function bruteForce(w: number[][], row = 0, used = new Set<number>()): number {

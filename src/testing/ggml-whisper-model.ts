@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../core/prng';
 
 export type GgmlType = 'f32' | 'f16';
 
@@ -347,17 +348,7 @@ function sinusoids(channels: number): TensorFiller {
   };
 }
 
-/** Small, fast, seedable PRNG (mulberry32): deterministic across platforms. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 function hashString(s: string): number {
   let h = 0x811c9dc5; // FNV-1a
