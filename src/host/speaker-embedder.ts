@@ -14,11 +14,10 @@
  * native memory (onnxruntime issue 25325), so make one embedder per host and
  * keep it; the host's exit is what gives memory back.
  */
-import { constants as fsConstants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StenoError } from '../core/errors';
 import { Disposable, toDisposable } from '../core/lifecycle';
+import { errorText, invalidModelError, readModelFile as readModelFileChecked } from './model-file';
 
 /** The feature dimension the model must take: 80 mel bins, as WeSpeaker is trained. */
 export const SPEAKER_FEATURE_DIMS = 80;
@@ -53,52 +52,17 @@ export interface EmbeddingFeatures {
   data: Float32Array;
 }
 
-function invalid(modelPath: string, problem: string, cause?: unknown): StenoError {
-  return new StenoError(
-    'MODEL_INVALID',
-    `The speaker-embedding model ${modelPath} ${problem}.`,
-    ACTION,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function errorText(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  // onnxruntime's messages can carry terminal colour codes and several lines.
-  // eslint-disable-next-line no-control-regex
-  return (text.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0] ?? '').trim();
-}
+const invalid = invalidModelError('speaker-embedding', ACTION);
 
 /** Reads the model file, turning every file-system failure into a sentence. */
-async function readModelFile(modelPath: string): Promise<Uint8Array> {
-  let size: number;
-  try {
-    const info = await stat(modelPath);
-    if (info.isDirectory()) throw invalid(modelPath, 'is a folder, not a model file');
-    if (!info.isFile()) throw invalid(modelPath, 'is not a regular file');
-    size = info.size;
-    await access(modelPath, fsConstants.R_OK);
-  } catch (e) {
-    if (e instanceof StenoError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw invalid(modelPath, 'does not exist', e);
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw invalid(modelPath, 'cannot be read (permission denied)', e);
-    }
-    throw invalid(modelPath, `cannot be read (${errorText(e)})`, e);
-  }
-  if (size === 0) throw invalid(modelPath, 'is empty (0 bytes)');
-  if (size > MAX_MODEL_BYTES) {
-    throw invalid(
-      modelPath,
-      `is ${(size / 1e6).toFixed(0)} MB, larger than any speaker-embedding model Steno supports (${MAX_MODEL_BYTES / 1e6} MB)`,
-    );
-  }
-  try {
-    return await readFile(modelPath);
-  } catch (e) {
-    throw invalid(modelPath, `cannot be read (${errorText(e)})`, e);
-  }
+function readModelFile(modelPath: string): Promise<Uint8Array> {
+  return readModelFileChecked(
+    modelPath,
+    invalid,
+    MAX_MODEL_BYTES,
+    (mb) =>
+      `is ${mb} MB, larger than any speaker-embedding model Steno supports (${MAX_MODEL_BYTES / 1e6} MB)`,
+  );
 }
 
 function shapeText(shape: ReadonlyArray<number | string>): string {
