@@ -32,7 +32,7 @@ export const BENCH_HOST_OPTIONS: HostOptions = {
 };
 
 export async function startLiveRun(
-  wav: string,
+  wav: string | Buffer,
   models: Omit<HostModelPaths, 'vad'>,
   opts: { pacing: 'realtime' | 'manual'; loop?: boolean; options?: Partial<HostOptions> },
 ): Promise<LiveRun> {

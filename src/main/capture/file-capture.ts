@@ -37,16 +37,17 @@ export class FileCapture extends Disposable implements CaptureSource {
   /** Frames delivered so far (the position in the "recording"). */
   framesDelivered = 0;
 
+  /** `file`: a path, or the bytes of a WAV file already read (benchmarks reuse one). */
   constructor(
-    file: string,
+    file: string | Buffer,
     private readonly options: FileCaptureOptions = {},
   ) {
     super();
-    const bytes = fs.readFileSync(file);
+    const bytes = typeof file === 'string' ? fs.readFileSync(file) : file;
     const header = parseWavHeader(bytes.subarray(0, Math.min(bytes.byteLength, 4096)));
     if (header.format.channels !== 1) throw new Error(`${file}: FileCapture plays mono files only`);
     this.format = { sampleRate: header.format.sampleRate, channels: 1 };
-    this.deviceName = `file:${file}`;
+    this.deviceName = typeof file === 'string' ? `file:${file}` : 'file';
     this.pcm = bytes.subarray(header.dataOffset, header.dataOffset + header.dataBytes);
     this.framesPerChunk = options.framesPerChunk ?? Math.round(this.format.sampleRate / 10);
     this.chunk = Buffer.alloc(this.framesPerChunk * 2);
