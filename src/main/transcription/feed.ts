@@ -117,6 +117,7 @@ export class TranscriptionFeed extends Disposable {
       // Wait for the rest to be sent and acknowledged, re-checking twice a
       // second: a host that crashed meanwhile (or failed for good) must not
       // leave this waiting forever.
+      if (this.supervisor.isParked) this.supervisor.wake();
       if (!this.isDrained() || !this.supervisor.isReady) {
         await Promise.race([this.drained(), new Promise((r) => setTimeout(r, 500))]);
         continue;
@@ -192,6 +193,15 @@ export class TranscriptionFeed extends Disposable {
 
   private async pump(): Promise<void> {
     const readFrames = this.readBuffer.length / 2;
+    // The host exited while idle (a long pause): new audio, or the end of the
+    // recording, brings one back; it resends from the commit point when ready.
+    if (
+      this.supervisor.isParked &&
+      (this.source.writtenFrames() > this.nextInputFrame || (this.ended && !this.isDrained()))
+    ) {
+      this.supervisor.wake();
+      return;
+    }
     while (this.supervisor.isReady && this.inFlight.size < MAX_UNACKED_CHUNKS) {
       const available = this.source.writtenFrames() - this.nextInputFrame;
       if (available <= 0 || (available < readFrames && !this.ended)) {

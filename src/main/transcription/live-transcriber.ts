@@ -36,7 +36,7 @@ export interface LiveTranscriberOptions {
   options: HostOptions;
   launcher?: HostLauncher;
   supervisor?: Partial<
-    Pick<SupervisorOptions, 'backoffMs' | 'shutdownDeadlineMs' | 'readyTimeoutMs'>
+    Pick<SupervisorOptions, 'backoffMs' | 'shutdownDeadlineMs' | 'readyTimeoutMs' | 'idleTimeoutMs'>
   >;
 }
 

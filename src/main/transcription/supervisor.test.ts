@@ -128,6 +128,43 @@ describe('ModelHostSupervisor with a fake host', () => {
   });
 });
 
+describe('ModelHostSupervisor idle timeout', () => {
+  it('asks an idle host to exit (not a crash), and wake starts a new one', async () => {
+    const hosts: FakeHost[] = [];
+    const s = new ModelHostSupervisor({
+      models: FAKE_MODELS,
+      options: OPTIONS,
+      launcher: () => {
+        const h = new FakeHost();
+        hosts.push(h);
+        return h;
+      },
+      idleTimeoutMs: 50,
+    });
+    let crashes = 0;
+    const sub = s.onDidCrash(() => crashes++);
+    await s.start();
+    await hosts[0]!.exited;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.isParked).toBe(true);
+    expect(crashes).toBe(0);
+    const ready = new Promise<void>((resolve) => {
+      const r = s.onDidBecomeReady(() => {
+        r.dispose();
+        resolve();
+      });
+    });
+    s.wake();
+    await ready;
+    expect(hosts.length).toBe(2);
+    expect(s.isReady).toBe(true);
+    await s.stop();
+    sub.dispose();
+    s.dispose();
+    for (const h of hosts) h.dispose();
+  });
+});
+
 describe('ModelHostSupervisor with the real host process', () => {
   let dir: string;
   let models: HostModelPaths;

@@ -22,6 +22,11 @@ export interface SupervisorOptions {
   backoffMs?: readonly number[];
   /** A host that ran this long without crashing resets the backoff (default 30 s). */
   healthyAfterMs?: number;
+  /**
+   * A ready host that was sent nothing for this long is asked to exit, giving
+   * its memory back (default 60 s); `wake` starts a new one when work comes.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface HostCrash {
@@ -32,7 +37,16 @@ export interface HostCrash {
   detail: string;
 }
 
-type State = 'idle' | 'starting' | 'ready' | 'backoff' | 'stopping' | 'stopped' | 'failed';
+type State =
+  | 'idle'
+  | 'starting'
+  | 'ready'
+  | 'backoff'
+  | 'parking'
+  | 'parked'
+  | 'stopping'
+  | 'stopped'
+  | 'failed';
 
 /**
  * Keeps one model host running while it is needed: starts it, configures the
@@ -62,6 +76,7 @@ export class ModelHostSupervisor extends Disposable {
   private nextRequestId = 1;
   private readonly backoff: readonly number[];
   private readonly restartTimer = this._register(new MutableDisposable());
+  private readonly idleTimer = this._register(new MutableDisposable());
   private failure: StenoError | null = null;
   private stopPromise: Promise<void> | null = null;
   /** Stores of in-flight `start`/`request` calls; each removes itself when settled. */
@@ -79,6 +94,16 @@ export class ModelHostSupervisor extends Disposable {
 
   get isReady(): boolean {
     return this.state === 'ready';
+  }
+
+  /** The host exited after being idle; `wake` starts a new one. */
+  get isParked(): boolean {
+    return this.state === 'parked';
+  }
+
+  /** Starts a host again after an idle exit (no-op in any other state). */
+  wake(): void {
+    if (this.state === 'parked') this.launch();
   }
 
   get pid(): number | undefined {
@@ -115,7 +140,41 @@ export class ModelHostSupervisor extends Disposable {
   send(message: MainToHost): boolean {
     if (this.state !== 'ready' || !this.connection) return false;
     this.connection.send(message);
+    this.armIdleTimer();
     return true;
+  }
+
+  private armIdleTimer(): void {
+    const ms = this.opts.idleTimeoutMs ?? 60_000;
+    const timer = setTimeout(() => void this.park(), ms);
+    this.idleTimer.value = toDisposable(() => clearTimeout(timer));
+  }
+
+  /** Idle: ask the host to exit (kill it after the deadline); not a crash. */
+  private async park(): Promise<void> {
+    const connection = this.connection;
+    if (this.state !== 'ready' || !connection) return;
+    this.state = 'parking';
+    connection.send({ type: 'shutdown' });
+    await this.waitForExit(connection);
+    if (this.state !== 'parking') return;
+    this.current.value = undefined;
+    this.connection = null;
+    this.state = 'parked';
+  }
+
+  private async waitForExit(connection: HostConnection): Promise<void> {
+    const deadline = this.opts.shutdownDeadlineMs ?? 3000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), deadline);
+    });
+    const result = await Promise.race([connection.exited, timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      connection.kill();
+      await connection.exited;
+    }
   }
 
   /** Asks the current host for a reply to a request with an id. */
@@ -184,21 +243,12 @@ export class ModelHostSupervisor extends Disposable {
     if (this.stopPromise) return this.stopPromise;
     this.state = 'stopping';
     this.restartTimer.value = undefined;
+    this.idleTimer.value = undefined;
     this.stopPromise = (async () => {
       const connection = this.connection;
       if (connection) {
         connection.send({ type: 'shutdown' });
-        const deadline = this.opts.shutdownDeadlineMs ?? 3000;
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), deadline);
-        });
-        const result = await Promise.race([connection.exited, timedOut]);
-        clearTimeout(timer);
-        if (result === 'timeout') {
-          connection.kill();
-          await connection.exited;
-        }
+        await this.waitForExit(connection);
       }
       this.current.value = undefined;
       this.connection = null;
@@ -242,6 +292,7 @@ export class ModelHostSupervisor extends Disposable {
           clearTimeout(readyTimer);
           this.state = 'ready';
           this.readyAt = performance.now();
+          this.armIdleTimer();
           this.readyEmitter.fire(m.info);
           return;
         }
@@ -264,7 +315,7 @@ export class ModelHostSupervisor extends Disposable {
 
   private onExit(connection: HostConnection, exit: HostExit): void {
     if (this.connection !== connection) return;
-    if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'failed') return;
+    if (['stopping', 'stopped', 'failed', 'parking', 'parked'].includes(this.state)) return;
     if (this.readyAt && performance.now() - this.readyAt > (this.opts.healthyAfterMs ?? 30_000)) {
       this.consecutiveCrashes = 0;
     }
