@@ -6,10 +6,7 @@ export default defineConfig({
     // Native addons and child processes: separate processes, not worker threads.
     pool: 'forks',
     // Leak tests force garbage collection between rounds.
-    execArgv: [
-      '--expose-gc',
-      ...(process.env.STENO_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/vprof'] : []),
-    ],
+    execArgv: ['--expose-gc'],
     // Two cores: tests that use the one virtual microphone or time real audio
     // must not overlap, and CPU-heavy ones must not starve each other.
     fileParallelism: false,

@@ -57,15 +57,6 @@ async function recordMeeting(
   await playIntoMic(meeting.wav48k);
   const { code } = await rec.exited;
   clearInterval(watcher);
-  if (process.env.STENO_E2E_DEBUG) {
-    console.log(
-      rec.events
-        .filter((e) => e.event !== 'progress')
-        .map((e) => JSON.stringify(e).slice(0, 200))
-        .join('\n'),
-    );
-    console.log(rec.stderr.slice(-3000));
-  }
   expect(code, rec.stderr.slice(-3000)).toBe(0);
   const file = String(rec.last('started')!.path);
   // Where the meeting starts in the recording: correlate what was played.
