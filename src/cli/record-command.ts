@@ -39,6 +39,19 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
     if (json) process.stdout.write(JSON.stringify(event) + '\n');
   };
 
+  // Every flag is checked before the device opens: a typo must not leave a half-started recording.
+  const flags: LiveTranscriptFlags = {
+    whisperModel: str(opts['whisper-model']),
+    embeddingModel: str(opts['embedding-model']),
+    language: str(opts.language),
+    threads: opts.threads === undefined ? undefined : parseCount(String(opts.threads), '--threads'),
+    maxTokens:
+      opts['max-tokens'] === undefined
+        ? undefined
+        : parseCount(String(opts['max-tokens']), '--max-tokens'),
+    partials: opts.partials !== false,
+  };
+
   const report = await recoverRecordings(store);
   if (json) emit({ event: 'recovery', ...summarize(report) });
   else printRecovery(report);
@@ -65,18 +78,6 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   }
 
   // The live transcript starts beside the recording; the recording never waits for it.
-  const flags: LiveTranscriptFlags = {
-    whisperModel: str(opts['whisper-model']),
-    embeddingModel: str(opts['embedding-model']),
-    language: str(opts.language),
-    threads:
-      opts.threads === undefined ? undefined : parsePositive(String(opts.threads), '--threads'),
-    maxTokens:
-      opts['max-tokens'] === undefined
-        ? undefined
-        : parsePositive(String(opts['max-tokens']), '--max-tokens'),
-    partials: opts.partials !== false,
-  };
   const live =
     opts.transcript === false
       ? Promise.resolve(null)
@@ -184,6 +185,17 @@ function parseInteger(text: string, flag: string): number {
       'INVALID_ARGUMENT',
       `${flag} needs a whole number, got "${text}".`,
       'Run `steno devices` for device ids.',
+    );
+  }
+  return Number.parseInt(text, 10);
+}
+
+function parseCount(text: string, flag: string): number {
+  if (!/^[1-9]\d{0,3}$/.test(text)) {
+    throw new StenoError(
+      'INVALID_ARGUMENT',
+      `${flag} needs a whole number from 1 to 9999, got "${text}".`,
+      `For example: ${flag} 2.`,
     );
   }
   return Number.parseInt(text, 10);
