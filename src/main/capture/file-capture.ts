@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Emitter } from '../../core/event';
-import { Disposable, MutableDisposable, toDisposable } from '../../core/lifecycle';
+import { Disposable, MutableDisposable } from '../../core/lifecycle';
+import { paceByClock } from './clock-pacer';
 import { parseWavHeader } from '../../core/wav-format';
 import type { StenoError } from '../../core/errors';
 import type { CaptureFormat, CaptureSource } from './capture-source';
@@ -62,16 +63,13 @@ export class FileCapture extends Disposable implements CaptureSource {
     this.running = true;
     if ((this.options.pacing ?? 'realtime') !== 'realtime') return;
     const periodMs = (this.framesPerChunk / this.format.sampleRate) * 1000;
-    const started = performance.now();
-    let sent = 0;
-    const timer = setInterval(() => {
-      const due = Math.floor((performance.now() - started) / periodMs);
-      while (sent < due && this.running) {
-        this.pump(1);
-        sent++;
-      }
-    }, periodMs / 2);
-    this.pacer.value = toDisposable(() => clearInterval(timer));
+    this.pacer.value = paceByClock(periodMs, () => this.deliverOne(), periodMs / 2);
+  }
+
+  private deliverOne(): boolean {
+    if (!this.running) return false;
+    this.pump(1);
+    return true;
   }
 
   /** Delivers `chunks` chunks synchronously. */

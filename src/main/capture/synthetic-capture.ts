@@ -1,5 +1,6 @@
 import { Emitter } from '../../core/event';
-import { Disposable, toDisposable } from '../../core/lifecycle';
+import { Disposable } from '../../core/lifecycle';
+import { paceByClock } from './clock-pacer';
 import type { StenoError } from '../../core/errors';
 import type { CaptureFormat, CaptureSource } from './capture-source';
 
@@ -55,17 +56,13 @@ export class SyntheticCapture extends Disposable implements CaptureSource {
     this.running = true;
     if ((this.options.pacing ?? 'realtime') === 'realtime') {
       const periodMs = (this.framesPerChunk / this.format.sampleRate) * 1000;
-      const started = performance.now();
-      let sent = 0;
-      const timer = setInterval(() => {
-        // Catch up by the clock so timer jitter does not change the rate.
-        const due = Math.floor((performance.now() - started) / periodMs);
-        while (sent < due && this.running) {
+      this._register(
+        paceByClock(periodMs, () => {
+          if (!this.running) return false;
           this.pump(1);
-          sent++;
-        }
-      }, periodMs);
-      this._register(toDisposable(() => clearInterval(timer)));
+          return true;
+        }),
+      );
     }
   }
 
