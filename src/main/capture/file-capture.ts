@@ -7,7 +7,7 @@ import type { StenoError } from '../../core/errors';
 import type { CaptureFormat, CaptureSource } from './capture-source';
 
 export interface FileCaptureOptions {
-  /** Frames per delivered chunk (default 100 ms, as the microphone adapter reads). */
+  /** Frames per delivered chunk (default 100 ms). */
   framesPerChunk?: number;
   /** 'realtime' paces chunks by the clock; 'manual' delivers only on `pump`. */
   pacing?: 'realtime' | 'manual';

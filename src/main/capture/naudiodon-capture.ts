@@ -25,14 +25,16 @@ import { Disposable } from '../../core/lifecycle';
  */
 
 /**
- * PortAudio delivers 50 ms buffers; JavaScript reads 100 ms at a time. Each
- * wake-up of PortAudio's and PulseAudio's threads and of JavaScript costs CPU:
- * with 20 ms buffers capture alone took about 2.4% of a core, with 50 ms it
- * stays under 2% (bench/README.md, record-cpu). At stop, the last partial read
- * is kept; at most the one buffer PortAudio is filling (50 ms) is lost.
+ * PortAudio delivers 50 ms buffers; JavaScript reads 200 ms at a time. Each
+ * wake-up of PortAudio's and PulseAudio's threads, of the thread pool and of
+ * JavaScript costs CPU: with 20 ms buffers capture alone took about 2.4% of a
+ * core; 200 ms reads took about 12% less CPU than 100 ms reads in one run
+ * (bench/README.md, record-cpu). The read size costs no audio at stop: the
+ * last partial read is kept; at most the one buffer PortAudio is filling
+ * (50 ms) is lost.
  */
 const CALLBACK_MS = 50;
-const READ_MS = 100;
+const READ_MS = 200;
 /** Native queue capacity in PortAudio buffers (40 x 50 ms = 2 s); when full, PortAudio blocks. */
 const NATIVE_QUEUE_BUFFERS = 40;
 /** How long `quit()` may take before the stream is abandoned. */
