@@ -1,0 +1,137 @@
+import { Emitter } from '../../core/event';
+import { Disposable, toDisposable } from '../../core/lifecycle';
+import type { HostToMain, MainToHost } from '../../core/host-protocol';
+import {
+  HOST_ENV,
+  hostEntry,
+  type HostConnection,
+  type HostExit,
+  type HostLauncher,
+} from './host-process';
+
+/**
+ * The part of Electron's `utilityProcess` API the model host needs, as a
+ * structural type: this module stays free of an `electron` import (only
+ * src/main/electron imports it) and is tested in Node with a stand-in.
+ */
+export interface UtilityProcessApi {
+  fork(
+    modulePath: string,
+    args: string[],
+    options: {
+      env: Record<string, string | undefined>;
+      execArgv: string[];
+      serviceName: string;
+      stdio: 'pipe';
+    },
+  ): UtilityProcessLike;
+}
+
+export interface UtilityProcessLike {
+  readonly pid: number | undefined;
+  readonly stdout: NodeJS.ReadableStream | null;
+  readonly stderr: NodeJS.ReadableStream | null;
+  postMessage(message: unknown): void;
+  /** Electron: SIGTERM on POSIX. */
+  kill(): boolean;
+  on(event: 'message', listener: (message: unknown) => void): this;
+  on(event: 'exit', listener: (code: number) => void): this;
+  on(event: 'error', listener: (...args: unknown[]) => void): this;
+  off(event: 'message', listener: (message: unknown) => void): this;
+  off(event: 'error', listener: (...args: unknown[]) => void): this;
+  once(event: 'exit', listener: (code: number) => void): this;
+}
+
+const STDERR_TAIL_BYTES = 8192;
+
+/**
+ * Starts the model host with Electron's `utilityProcess.fork`: in the app the
+ * host is a Chromium-managed utility process (it shows in the task manager
+ * and is reaped with the app), with the same allocator setting and the same
+ * HostConnection interface as `nodeHostLauncher`.
+ */
+export function utilityHostLauncher(api: UtilityProcessApi): HostLauncher {
+  return () => {
+    const entry = hostEntry();
+    const child = api.fork(entry.file, [], {
+      env: { ...process.env, ...HOST_ENV },
+      execArgv: entry.execArgv,
+      serviceName: 'Steno model host',
+      stdio: 'pipe',
+    });
+    return new UtilityHostConnection(child);
+  };
+}
+
+export class UtilityHostConnection extends Disposable implements HostConnection {
+  private readonly messageEmitter = this._register(new Emitter<HostToMain>());
+  private readonly exitEmitter = this._register(new Emitter<HostExit>());
+  readonly onDidMessage = this.messageEmitter.event;
+  readonly onDidExit = this.exitEmitter.event;
+  readonly exited: Promise<HostExit>;
+  /** Kept from the start: Electron clears `pid` once the process has exited. */
+  readonly pid: number | undefined;
+  private tail = '';
+  private hasExited = false;
+
+  constructor(private readonly child: UtilityProcessLike) {
+    super();
+    this.pid = child.pid;
+    const onMessage = (m: unknown) => this.messageEmitter.fire(m as HostToMain);
+    child.on('message', onMessage);
+    // Both pipes must be drained or a chatty host blocks on a full pipe.
+    const onOutput = (d: Buffer | string) => {
+      this.tail = (this.tail + d.toString()).slice(-STDERR_TAIL_BYTES);
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
+    // A fatal V8 error in the host ('error') is followed by 'exit', which tells
+    // the owner what happened.
+    const onError = () => {};
+    child.on('error', onError);
+    this.exited = new Promise<HostExit>((resolve) => {
+      child.once('exit', (code) => {
+        this.hasExited = true;
+        // Electron reports an exit code only, also for a signal.
+        const exit: HostExit = { code, signal: null };
+        resolve(exit);
+        this.exitEmitter.fire(exit);
+      });
+    });
+    this._register(
+      toDisposable(() => {
+        child.off('message', onMessage);
+        child.off('error', onError);
+        child.stdout?.removeListener('data', onOutput);
+        child.stderr?.removeListener('data', onOutput);
+        this.kill();
+      }),
+    );
+  }
+
+  get stderrTail(): string {
+    return this.tail;
+  }
+
+  send(message: MainToHost): void {
+    if (this.hasExited) return;
+    this.child.postMessage(message);
+  }
+
+  /**
+   * Ends the host at once. Electron's `kill()` sends SIGTERM, which a host
+   * stuck inside a native call may not act on; SIGKILL cannot be ignored.
+   */
+  kill(): void {
+    if (this.hasExited) return;
+    if (this.pid === undefined) {
+      this.child.kill();
+      return;
+    }
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch {
+      // Already gone: 'exit' follows.
+    }
+  }
+}
