@@ -20,7 +20,9 @@ import { RecordingSession } from '../src/main/recording/session';
 import { parseWavHeader, WAV_HEADER_BYTES } from '../src/core/wav-format';
 
 const RATE = 48_000;
-const CHUNK_FRAMES = 960; // 20 ms, as the microphone delivers
+// 20 ms: ten times as many chunks as the microphone adapter delivers (200 ms
+// reads), so the per-chunk path is exercised harder than in real use.
+const CHUNK_FRAMES = 960;
 
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
