@@ -68,7 +68,8 @@ export async function sweepTempFiles(root: string): Promise<string[]> {
   return removed;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a rename or a new entry in `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
   const fd = await openAsync(dir, 'r');
   try {
     await fsyncAsync(fd);

@@ -72,6 +72,21 @@ export class RecordingsStore {
     return dir;
   }
 
+  /**
+   * Makes the folder of a recording again after it vanished while recording,
+   * so that what the open file still holds can be saved. No marker: nothing
+   * records into it any more.
+   */
+  async recreate(id: string): Promise<string> {
+    const dir = this.dirOf(id);
+    try {
+      await mkdirEachLevel(dir);
+    } catch (e) {
+      throw fileSystemError(e, dir, 'making the recording folder again');
+    }
+    return dir;
+  }
+
   async writeMeta(meta: RecordingMeta): Promise<void> {
     const file = path.join(this.dirOf(meta.id), META_FILE);
     try {

@@ -200,19 +200,57 @@ describe('RecordingSession', () => {
     );
   });
 
-  it('vanished folder: stops with DIR_VANISHED', async () => {
+  it('vanished folder: stops with DIR_VANISHED and saves the audio again from the open file', async () => {
     const store = new RecordingsStore(dir);
     const capture = manualCapture();
+    const delivered: Buffer[] = [];
+    const tap = capture.onDidData((chunk) => delivered.push(Buffer.from(chunk)));
     const session = await RecordingSession.start({ store, capture });
     const failed = new Promise<StenoError>((resolve) => session.onDidFail(resolve));
-    capture.pump(5);
+    capture.pump(50);
+    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
     fs.rmSync(session.folder, { recursive: true, force: true });
     const timer = setInterval(() => capture.pump(1), 20);
     const error = await failed;
     clearInterval(timer);
     expect(error.code).toBe('DIR_VANISHED');
+    expect(error.message).toContain(`were saved again to ${session.audioPath}`);
+    const meta = await session.stop();
+    tap.dispose();
+    session.dispose();
+    // Every frame captured before the stop is in the rescued file, byte for byte.
+    const wav = readWav(session.audioPath);
+    const expected = Buffer.concat(delivered);
+    expect(expected.byteLength).toBeGreaterThan(50 * CHUNK_FRAMES * 2);
+    expect(wav.header.dataBytes).toBe(expected.byteLength);
+    expect(wav.buf.subarray(WAV_HEADER_BYTES).equals(expected)).toBe(true);
+    expect(meta.state).toBe('failed');
+    expect(meta.durationS).toBeCloseTo(expected.byteLength / 2 / RATE, 6);
+    const saved = await store.readMeta(session.id);
+    expect(saved).toMatchObject({ state: 'failed', error: { code: 'DIR_VANISHED' } });
+    expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
+    expect(fs.existsSync(path.join(session.folder, MARKER_FILE))).toBe(false);
+  });
+
+  it('vanished folder whose audio cannot be saved again: the error says so, nothing half-written remains', async () => {
+    const store = new RecordingsStore(dir);
+    const capture = manualCapture();
+    // Opening any file after the first 100 000 bytes fails, as on a drive gone read-only.
+    const fsl = withFaults(nodeFileSystem, { op: 'open', code: 'EROFS', afterBytes: 100_000 });
+    const session = await RecordingSession.start({ store, capture, fs: fsl });
+    const failed = new Promise<StenoError>((resolve) => session.onDidFail(resolve));
+    capture.pump(50);
+    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
+    fs.rmSync(session.folder, { recursive: true, force: true });
+    const timer = setInterval(() => capture.pump(1), 20);
+    const error = await failed;
+    clearInterval(timer);
+    expect(error.code).toBe('DIR_VANISHED');
+    expect(error.message).toMatch(/could not be saved again: Steno may not write to .*audio\.wav/);
     await session.stop();
     session.dispose();
+    expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
+    expect(fs.existsSync(session.audioPath)).toBe(false);
   });
 
   it('recovery rebuilds a recording whose process died, and sweeps temp files', async () => {

@@ -302,6 +302,7 @@ export class RecordingSession extends Disposable {
     await this.flush().catch((e: unknown) => {
       this.failure ??= isStenoError(e) ? e : fileSystemError(e, this.audioPath, 'writing audio');
     });
+    if ((this.failure ?? error)?.code === 'DIR_VANISHED') await this.rescueAudio();
     let closeError: StenoError | null = null;
     try {
       await this.writer.close();
@@ -334,6 +335,33 @@ export class RecordingSession extends Disposable {
     this.stateEmitter.fire(finalState);
     this.capture.dispose();
     return this.meta;
+  }
+
+  /**
+   * The folder vanished while recording (deleted, not unplugged): the open
+   * file still reaches the audio, so the folder is made again and the audio
+   * saved into it. The error then says whether that worked and where it is.
+   */
+  private async rescueAudio(): Promise<void> {
+    const vanished = this.failure!;
+    let outcome: string;
+    try {
+      await this.store.recreate(this.meta.id);
+      await this.writer.copyTo(this.audioPath);
+      const seconds = this.writer.bytesDurable / 2 / this.capture.format.sampleRate;
+      outcome = `The ${seconds.toFixed(1)} s recorded until then were saved again to ${this.audioPath}.`;
+    } catch (e) {
+      const reason = isStenoError(e) ? e.message : String(e);
+      outcome = `The audio recorded until then could not be saved again: ${reason}`;
+    }
+    this.failure = new StenoError(
+      vanished.code,
+      `${vanished.message} ${outcome}`,
+      vanished.action,
+      {
+        cause: vanished.cause,
+      },
+    );
   }
 
   private async saveMeta(patch: Partial<RecordingMeta>): Promise<void> {

@@ -13,6 +13,8 @@
  *   for an fdatasync (which can take hundreds of milliseconds on a busy disk):
  *   a sync claims only what was written when it started.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import { StenoError, fileSystemError } from '../../core/errors';
 import {
@@ -25,6 +27,7 @@ import {
   type PcmFormat,
 } from '../../core/wav-format';
 import { nodeFileSystem, type FileSystemLayer } from '../fs-layer';
+import { fsyncDir, tempPathFor } from '../temp-files';
 
 export interface WavAppendWriterOptions {
   fs?: FileSystemLayer;
@@ -34,6 +37,7 @@ export interface WavAppendWriterOptions {
 
 const DEFAULT_SYNC_INTERVAL_MS = 1000;
 const MAX_SYNC_INTERVAL_MS = 2000;
+const COPY_BUFFER_BYTES = 1 << 20;
 const noop = (): void => {};
 
 export class WavAppendWriter extends Disposable {
@@ -95,8 +99,9 @@ export class WavAppendWriter extends Disposable {
     const fsl = opts.fs ?? nodeFileSystem;
     let fd: number;
     try {
-      // 'wx': never append to or clobber an existing recording.
-      fd = await fsl.open(path, 'wx', 0o644);
+      // 'x': never append to or clobber an existing recording. '+': readable
+      // too, only so that copyTo can save the audio if the file is removed.
+      fd = await fsl.open(path, 'wx+', 0o644);
     } catch (e) {
       throw fileSystemError(e, path, 'creating the recording file');
     }
@@ -178,6 +183,48 @@ export class WavAppendWriter extends Disposable {
     if (this.fd < 0) return Promise.reject(this.failure ?? this.closedError());
     const appendsBefore = this.appendTail;
     return this.enqueueSync(() => appendsBefore.then(() => this.syncNow()));
+  }
+
+  /**
+   * Rescue for a file that was removed (its folder deleted) while open: the
+   * open descriptor still reaches the audio, so it is synced, and the header
+   * and every claimed byte are copied to `dest` (a temp file beside it, then a
+   * rename). This is the one place the writer reads its file, and only after
+   * recording into it ended. Call before `close()`; `dest` must not exist.
+   */
+  async copyTo(dest: string): Promise<void> {
+    if (this.closing || this.fd < 0) throw this.failure ?? this.closedError();
+    await this.sync();
+    const fd = this.fd;
+    const total = WAV_HEADER_BYTES + this.claimed;
+    const tmp = tempPathFor(dest);
+    let out: number | null = null;
+    try {
+      out = await this.fsl.open(tmp, 'wx', 0o644);
+      // Bounded: one 1 MiB buffer whatever the recording's length.
+      const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER_BYTES, total));
+      for (let pos = 0; pos < total;) {
+        const n = await this.fsl.read(fd, buf, 0, Math.min(buf.byteLength, total - pos), pos);
+        if (n <= 0) throw Object.assign(new Error('the file ended early'), { code: 'EIO' });
+        await writeFully(this.fsl, out, buf.subarray(0, n), pos);
+        pos += n;
+      }
+      await this.fsl.fdatasync(out);
+      await this.fsl.close(out);
+      out = null;
+      await fs.promises.rename(tmp, dest);
+      await fsyncDir(path.dirname(dest));
+    } catch (e) {
+      if (out !== null) {
+        try {
+          this.fsl.closeSync(out);
+        } catch {
+          /* the descriptor is gone either way */
+        }
+      }
+      await this.fsl.unlink(tmp).catch(noop);
+      throw fileSystemError(e, dest, 'saving the audio again');
+    }
   }
 
   /** Final sync, then closes the file. Idempotent: later calls return the same promise. */
