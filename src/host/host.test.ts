@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoParentError, connectToParent, type HostProcessLike } from './parent-port';
+import { isProcessAlive } from '../main/process-alive';
 
 const HOST_ENTRY = fileURLToPath(new URL('./index.ts', import.meta.url));
 const TIMEOUT_MS = 20_000;
@@ -52,15 +53,6 @@ function exited(
   );
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
 describe('model host process', () => {
   it('answers ping with pong and exits 0 on shutdown, leaving no process', async () => {
     const child = startHost();
@@ -74,7 +66,7 @@ describe('model host process', () => {
     const exit = exited(child);
     child.send({ type: 'shutdown' });
     expect(await exit).toEqual({ code: 0, signal: null });
-    expect(isAlive(pid as number)).toBe(false);
+    expect(isProcessAlive(pid as number)).toBe(false);
   });
 
   it('answers a malformed message with an error and keeps serving', async () => {
@@ -104,7 +96,7 @@ describe('model host process', () => {
     const exit = exited(child);
     child.disconnect();
     expect(await exit).toEqual({ code: 0, signal: null });
-    expect(isAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
   });
 });
 

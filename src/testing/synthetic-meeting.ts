@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { mulberry32 } from '../core/prng';
+import { isProcessAlive } from '../main/process-alive';
 
 const execFileAsync = promisify(execFile);
 
@@ -243,18 +244,8 @@ async function generate(
 async function removeAbandonedWorkDirs(dir: string): Promise<void> {
   for (const name of await fs.promises.readdir(dir)) {
     const pid = /^\.work-(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || isRunning(Number(pid))) continue;
+    if (pid === undefined || isProcessAlive(Number(pid))) continue;
     await fs.promises.rm(path.join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0); // signal 0: existence check only
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

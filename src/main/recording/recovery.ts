@@ -3,6 +3,7 @@ import { StenoError, isStenoError } from '../../core/errors';
 import { sweepTempFiles } from '../temp-files';
 import { repairWavHeader } from './wav-repair';
 import type { RecordingMeta, RecordingsStore } from './recordings-store';
+import { isProcessAlive } from '../process-alive';
 
 export interface RecoveryReport {
   /** Recordings that were left in progress and have been rebuilt. */
@@ -29,7 +30,7 @@ export async function recoverRecordings(store: RecordingsStore): Promise<Recover
   for (const id of await store.listIds()) {
     const pid = await store.markerPid(id);
     if (pid === null) continue;
-    if (pid !== process.pid && pid > 0 && isAlive(pid)) continue;
+    if (pid !== process.pid && pid > 0 && isProcessAlive(pid)) continue;
     try {
       report.recovered.push(await recoverOne(store, id));
     } catch (e) {
@@ -93,13 +94,4 @@ async function recoverOne(store: RecordingsStore, id: string): Promise<Recording
   await store.writeMeta(updated);
   await store.removeMarker(id);
   return updated;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -40,6 +40,23 @@ async function tick(ms = 0): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
+/** Records 1 s, deletes the recording's folder, and goes on until the session fails. */
+async function removeFolderWhileRecording(
+  session: RecordingSession,
+  capture: SyntheticCapture,
+): Promise<StenoError> {
+  const failed = new Promise<StenoError>((resolve) => session.onDidFail(resolve));
+  capture.pump(50);
+  while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
+  fs.rmSync(session.folder, { recursive: true, force: true });
+  const timer = setInterval(() => capture.pump(1), 20);
+  try {
+    return await failed;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 describe('RecordingSession', () => {
   it('writes every captured frame, then finalizes meta and removes the marker', async () => {
     const store = new RecordingsStore(dir);
@@ -206,13 +223,7 @@ describe('RecordingSession', () => {
     const delivered: Buffer[] = [];
     const tap = capture.onDidData((chunk) => delivered.push(Buffer.from(chunk)));
     const session = await RecordingSession.start({ store, capture });
-    const failed = new Promise<StenoError>((resolve) => session.onDidFail(resolve));
-    capture.pump(50);
-    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
-    fs.rmSync(session.folder, { recursive: true, force: true });
-    const timer = setInterval(() => capture.pump(1), 20);
-    const error = await failed;
-    clearInterval(timer);
+    const error = await removeFolderWhileRecording(session, capture);
     expect(error.code).toBe('DIR_VANISHED');
     expect(error.message).toContain(`were saved again to ${session.audioPath}`);
     const meta = await session.stop();
@@ -238,13 +249,7 @@ describe('RecordingSession', () => {
     // Opening any file after the first 100 000 bytes fails, as on a drive gone read-only.
     const fsl = withFaults(nodeFileSystem, { op: 'open', code: 'EROFS', afterBytes: 100_000 });
     const session = await RecordingSession.start({ store, capture, fs: fsl });
-    const failed = new Promise<StenoError>((resolve) => session.onDidFail(resolve));
-    capture.pump(50);
-    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
-    fs.rmSync(session.folder, { recursive: true, force: true });
-    const timer = setInterval(() => capture.pump(1), 20);
-    const error = await failed;
-    clearInterval(timer);
+    const error = await removeFolderWhileRecording(session, capture);
     expect(error.code).toBe('DIR_VANISHED');
     expect(error.message).toMatch(/could not be saved again: Steno may not write to .*audio\.wav/);
     await session.stop();

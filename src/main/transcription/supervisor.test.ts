@@ -3,31 +3,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Emitter } from '../../core/event';
 import { Disposable } from '../../core/lifecycle';
-import type { HostModelPaths, HostOptions, HostToMain, MainToHost } from '../../core/host-protocol';
+import type { HostModelPaths, HostToMain, MainToHost } from '../../core/host-protocol';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
 import { testModels } from '../../testing/test-models';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { bundledVadModelPath } from '../models';
 import { nodeHostLauncher, type HostConnection, type HostExit } from './host-process';
 import { ModelHostSupervisor } from './supervisor';
-
-const OPTIONS: HostOptions = {
-  language: 'en',
-  threads: 1,
-  maxTokens: 8,
-  partials: false,
-  embeddingWindowS: 1.5,
-};
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isProcessAlive } from '../process-alive';
+import { TEST_HOST_OPTIONS } from '../../testing/test-models';
 
 /** An in-process stand-in for the host process: answers configure, ping and shutdown. */
 class FakeHost extends Disposable implements HostConnection {
@@ -77,7 +61,7 @@ describe('ModelHostSupervisor with a fake host', () => {
     const report = await measureLeak(async () => {
       const s = new ModelHostSupervisor({
         models: FAKE_MODELS,
-        options: OPTIONS,
+        options: TEST_HOST_OPTIONS,
         launcher: () => new FakeHost(),
       });
       await s.start();
@@ -96,7 +80,7 @@ describe('ModelHostSupervisor with a fake host', () => {
     const hosts: FakeHost[] = [];
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
-      options: OPTIONS,
+      options: TEST_HOST_OPTIONS,
       launcher: () => {
         const h = new FakeHost();
         hosts.push(h);
@@ -133,7 +117,7 @@ describe('ModelHostSupervisor idle timeout', () => {
     const hosts: FakeHost[] = [];
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
-      options: OPTIONS,
+      options: TEST_HOST_OPTIONS,
       launcher: () => {
         const h = new FakeHost();
         hosts.push(h);
@@ -176,9 +160,13 @@ describe('ModelHostSupervisor with the real host process', () => {
   afterAll(() => removeTempDir(dir));
 
   it('loads the models, answers, and exits on stop with no process left', async () => {
-    const s = new ModelHostSupervisor({ models, options: OPTIONS, launcher: nodeHostLauncher });
+    const s = new ModelHostSupervisor({
+      models,
+      options: TEST_HOST_OPTIONS,
+      launcher: nodeHostLauncher,
+    });
     const info = await s.start();
-    expect(alive(info.pid)).toBe(true);
+    expect(isProcessAlive(info.pid)).toBe(true);
     expect(info.embeddingDimension).toBe(256);
     const report = await measureLeak(async () => {
       await s.request(
@@ -190,7 +178,7 @@ describe('ModelHostSupervisor with the real host process', () => {
     assertNoLeak(report);
     await s.stop();
     s.dispose();
-    expect(alive(info.pid)).toBe(false);
+    expect(isProcessAlive(info.pid)).toBe(false);
   }, 60_000);
 
   const badFiles: [string, (file: string) => void, keyof HostModelPaths, RegExp][] = [
@@ -229,7 +217,7 @@ describe('ModelHostSupervisor with the real host process', () => {
       make(file);
       const s = new ModelHostSupervisor({
         models: { ...models, [which]: file },
-        options: OPTIONS,
+        options: TEST_HOST_OPTIONS,
         launcher: nodeHostLauncher,
         backoffMs: [10],
       });
@@ -241,7 +229,7 @@ describe('ModelHostSupervisor with the real host process', () => {
       expect(s.restarts).toBe(0);
       await s.stop();
       s.dispose();
-      expect(alive(s.pid)).toBe(false);
+      expect(isProcessAlive(s.pid)).toBe(false);
     }, 60_000);
   }
 });

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostModelPaths, HostOptions } from '../../core/host-protocol';
+import type { HostModelPaths } from '../../core/host-protocol';
 import { testModels } from '../../testing/test-models';
 import { bundledVadModelPath } from '../models';
 import { ModelHostSupervisor } from './supervisor';
@@ -12,24 +12,8 @@ import {
   type UtilityProcessApi,
   type UtilityProcessLike,
 } from './utility-host-launcher';
-
-const OPTIONS: HostOptions = {
-  language: 'en',
-  threads: 1,
-  maxTokens: 8,
-  partials: false,
-  embeddingWindowS: 1.5,
-};
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isProcessAlive } from '../process-alive';
+import { TEST_HOST_OPTIONS } from '../../testing/test-models';
 
 /**
  * Electron's UtilityProcess as Node can provide it: a real child process with
@@ -178,11 +162,11 @@ describe('The real model host through the utilityProcess adapter', () => {
   it('loads the models, answers, and exits on stop with no process left', async () => {
     const s = new ModelHostSupervisor({
       models,
-      options: OPTIONS,
+      options: TEST_HOST_OPTIONS,
       launcher: utilityHostLauncher(api),
     });
     const info = await s.start();
-    expect(alive(info.pid)).toBe(true);
+    expect(isProcessAlive(info.pid)).toBe(true);
     expect(info.embeddingDimension).toBe(256);
     const pong = await s.request(
       (id) => ({ type: 'ping', id }),
@@ -192,13 +176,13 @@ describe('The real model host through the utilityProcess adapter', () => {
     expect(pong.type).toBe('pong');
     await s.stop();
     s.dispose();
-    expect(alive(info.pid)).toBe(false);
+    expect(isProcessAlive(info.pid)).toBe(false);
   }, 60_000);
 
   it('kill() ends a host with SIGKILL even though Electron’s own kill() only sends SIGTERM', async () => {
     const conn = utilityHostLauncher(api)();
     const pid = conn.pid;
-    expect(alive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     // SIGTERM would let the host run its handlers; SIGKILL ends it at once.
     const child = forked[forked.length - 1]!;
     const exit = once(child, 'exit');
@@ -206,7 +190,7 @@ describe('The real model host through the utilityProcess adapter', () => {
     await exit;
     await conn.exited;
     expect(child.exitSignal).toBe('SIGKILL');
-    expect(alive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     conn.dispose();
   }, 30_000);
 });
