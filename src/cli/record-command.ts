@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { StenoError } from '../core/errors';
-import { toDbfs } from '../core/pcm';
+import { PeakMeter } from '../core/pcm';
 import { openNaudiodonCapture } from '../main/capture/naudiodon-capture';
 import { defaultRecordingsDir } from '../main/paths';
 import { RecordingsStore } from '../main/recording/recordings-store';
@@ -83,13 +83,14 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
       ? Promise.resolve(null)
       : startLiveTranscript(session, flags, emit, json);
 
-  let level = -120;
-  owned.add(session.onDidLevel((l) => (level = Math.max(level, toDbfs(l.peak)))));
+  const meter = new PeakMeter();
+  owned.add(session.onDidLevel((l) => meter.add(l)));
 
   let liveNow: Awaited<typeof live> = null;
   void live.then((l) => (liveNow = l));
   const progress = setInterval(() => {
     const s = session.stats;
+    const level = meter.read();
     if (json) {
       emit({
         event: 'progress',
@@ -106,7 +107,6 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
         `\r${(s.capturedFrames / s.sampleRate).toFixed(1).padStart(7)} s  [${'#'.repeat(bars).padEnd(30)}] ${level.toFixed(0).padStart(4)} dBFS`,
       );
     }
-    level = -120;
   }, PROGRESS_MS);
   owned.add(toDisposable(() => clearInterval(progress)));
 

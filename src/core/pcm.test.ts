@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { asInt16, downmixInt16ToMono, int16ToFloat32, measureLevels, toDbfs } from './pcm';
+import {
+  PeakMeter,
+  asInt16,
+  downmixInt16ToMono,
+  int16ToFloat32,
+  measureLevels,
+  toDbfs,
+} from './pcm';
 
 describe('pcm', () => {
   it('downmixes interleaved stereo by averaging', () => {
@@ -31,5 +38,19 @@ describe('pcm', () => {
     expect(l.rms).toBeCloseTo(0.5);
     expect(toDbfs(0.5)).toBeCloseTo(-6.02, 1);
     expect(toDbfs(0)).toBe(-120);
+  });
+});
+
+describe('PeakMeter', () => {
+  it('reads the highest peak since the last read, and holds it while no audio arrives', () => {
+    const meter = new PeakMeter();
+    expect(meter.read()).toBe(-120);
+    meter.add({ peak: 0.25, rms: 0.1 });
+    meter.add({ peak: 0.5, rms: 0.1 });
+    expect(meter.read()).toBeCloseTo(-6.02, 1);
+    // Read twice per chunk (100 ms reads, 200 ms chunks): the second read holds.
+    expect(meter.read()).toBeCloseTo(-6.02, 1);
+    meter.add({ peak: 0, rms: 0 });
+    expect(meter.read()).toBe(-120);
   });
 });

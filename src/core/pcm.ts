@@ -64,3 +64,28 @@ export function measureLevels(samples: Int16Array): Levels {
 export function toDbfs(x: number): number {
   return x <= 1e-6 ? -120 : 20 * Math.log10(x);
 }
+
+/**
+ * A peak meter read at its own rate (a display, progress lines) while levels
+ * arrive at the capture's rate: each read gives the highest peak since the
+ * last read, or holds the last reading when no audio arrived in between (a
+ * meter read faster than audio arrives would otherwise drop to silence).
+ */
+export class PeakMeter {
+  private pending: number | null = null;
+  private shown = -120;
+
+  add(levels: Levels): void {
+    const db = toDbfs(levels.peak);
+    this.pending = this.pending === null ? db : Math.max(this.pending, db);
+  }
+
+  /** dBFS, -120 for silence or before any audio. */
+  read(): number {
+    if (this.pending !== null) {
+      this.shown = this.pending;
+      this.pending = null;
+    }
+    return this.shown;
+  }
+}
