@@ -302,7 +302,8 @@ export class RecordingSession extends Disposable {
     await this.flush().catch((e: unknown) => {
       this.failure ??= isStenoError(e) ? e : fileSystemError(e, this.audioPath, 'writing audio');
     });
-    if ((this.failure ?? error)?.code === 'DIR_VANISHED') await this.rescueAudio();
+    const vanished = this.failure ?? error;
+    if (vanished?.code === 'DIR_VANISHED') this.failure = await this.rescueAudio(vanished);
     let closeError: StenoError | null = null;
     try {
       await this.writer.close();
@@ -340,10 +341,10 @@ export class RecordingSession extends Disposable {
   /**
    * The folder vanished while recording (deleted, not unplugged): the open
    * file still reaches the audio, so the folder is made again and the audio
-   * saved into it. The error then says whether that worked and where it is.
+   * saved into it. Returns the error, now saying whether that worked and
+   * where the audio is.
    */
-  private async rescueAudio(): Promise<void> {
-    const vanished = this.failure!;
+  private async rescueAudio(vanished: StenoError): Promise<StenoError> {
     let outcome: string;
     try {
       await this.store.recreate(this.meta.id);
@@ -354,14 +355,9 @@ export class RecordingSession extends Disposable {
       const reason = isStenoError(e) ? e.message : String(e);
       outcome = `The audio recorded until then could not be saved again: ${reason}`;
     }
-    this.failure = new StenoError(
-      vanished.code,
-      `${vanished.message} ${outcome}`,
-      vanished.action,
-      {
-        cause: vanished.cause,
-      },
-    );
+    return new StenoError(vanished.code, `${vanished.message} ${outcome}`, vanished.action, {
+      cause: vanished.cause,
+    });
   }
 
   private async saveMeta(patch: Partial<RecordingMeta>): Promise<void> {
