@@ -89,6 +89,24 @@ describe('steno record with the real (virtual) microphone', () => {
     expect(again.events.find((e) => e.event === 'stopped')?.state).toBe('complete');
   });
 
+  it('the recording folder deleted mid-recording: DIR_VANISHED, and the audio is saved again', async () => {
+    const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '30']);
+    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 2);
+    const file = String(rec.last('started')!.path);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    const { code } = await rec.exited;
+    expect(code).toBe(1);
+    const stopped = rec.last('stopped')!;
+    expect(stopped.state).toBe('failed');
+    expect((stopped.error as { code: string }).code).toBe('DIR_VANISHED');
+    expect(rec.stderr).toMatch(/were saved again to .*audio\.wav/);
+    // Everything captured until the stop is in the remade file, and sox reads it.
+    const captured = Number(stopped.capturedS);
+    expect(captured).toBeGreaterThan(2);
+    expect(captured - soxDuration(file)).toBeLessThan(0.05);
+    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+  });
+
   it('Ctrl-C (SIGINT) stops cleanly with a complete file', async () => {
     const rec = new StenoProcess(['record', '--json', '--out', out]);
     await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
