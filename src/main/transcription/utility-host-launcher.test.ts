@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,10 @@ class ForkedUtilityProcess extends EventEmitter implements UtilityProcessLike {
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
+    this.child.once('spawn', () => {
+      this.spawned = true;
+      this.emit('spawn');
+    });
     this.child.on('message', (m) => this.emit('message', m));
     this.child.on('error', () => {});
     this.child.once('exit', (code, signal) => {
@@ -49,8 +53,10 @@ class ForkedUtilityProcess extends EventEmitter implements UtilityProcessLike {
     });
   }
 
+  private spawned = false;
+
   get pid(): number | undefined {
-    return this.exited ? undefined : this.child.pid;
+    return this.spawned && !this.exited ? this.child.pid : undefined;
   }
   get stdout(): NodeJS.ReadableStream | null {
     return this.child.stdout;
@@ -72,7 +78,7 @@ class ScriptedUtilityProcess extends EventEmitter implements UtilityProcessLike 
   readonly stderr = new PassThrough();
   readonly posted: unknown[] = [];
   killCalls = 0;
-  constructor(readonly pid: number | undefined) {
+  constructor(public pid: number | undefined) {
     super();
   }
   postMessage(message: unknown): void {
@@ -113,11 +119,25 @@ describe('UtilityHostConnection (Electron utilityProcess adapter)', () => {
     expect(child.listenerCount('message')).toBe(0);
   });
 
-  it('without a pid (spawn failed) falls back to the process object’s own kill', () => {
+  it('learns the pid at spawn; a kill before spawn asks at once and SIGKILLs at spawn', async () => {
+    // A real process stands in for the host, so that SIGKILL has a target.
+    const sleeper = spawn('sleep', ['30']);
+    const ended = once(sleeper, 'exit');
     const child = new ScriptedUtilityProcess(undefined);
     const conn = new UtilityHostConnection(child);
+    expect(conn.pid).toBeUndefined();
     conn.kill();
     expect(child.killCalls).toBe(1);
+    child.pid = sleeper.pid;
+    child.emit('spawn');
+    expect(conn.pid).toBe(sleeper.pid);
+    const [, signal] = (await ended) as [number | null, NodeJS.Signals | null];
+    expect(signal).toBe('SIGKILL');
+    // Electron clears pid after exit; the connection keeps the one it knew.
+    child.pid = undefined;
+    child.emit('exit', 137);
+    await conn.exited;
+    expect(conn.pid).toBe(sleeper.pid);
     conn.dispose();
   });
 
@@ -181,10 +201,11 @@ describe('The real model host through the utilityProcess adapter', () => {
 
   it('kill() ends a host with SIGKILL even though Electron’s own kill() only sends SIGTERM', async () => {
     const conn = utilityHostLauncher(api)();
+    const child = forked[forked.length - 1]!;
+    await once(child, 'spawn');
     const pid = conn.pid;
     expect(isProcessAlive(pid)).toBe(true);
     // SIGTERM would let the host run its handlers; SIGKILL ends it at once.
-    const child = forked[forked.length - 1]!;
     const exit = once(child, 'exit');
     conn.kill();
     await exit;

@@ -28,15 +28,18 @@ export interface UtilityProcessApi {
 }
 
 export interface UtilityProcessLike {
+  /** Electron: undefined until 'spawn', and again after 'exit'. */
   readonly pid: number | undefined;
   readonly stdout: NodeJS.ReadableStream | null;
   readonly stderr: NodeJS.ReadableStream | null;
   postMessage(message: unknown): void;
   /** Electron: SIGTERM on POSIX. */
   kill(): boolean;
+  on(event: 'spawn', listener: () => void): this;
   on(event: 'message', listener: (message: unknown) => void): this;
   on(event: 'exit', listener: (code: number) => void): this;
   on(event: 'error', listener: (...args: unknown[]) => void): this;
+  off(event: 'spawn', listener: () => void): this;
   off(event: 'message', listener: (message: unknown) => void): this;
   off(event: 'error', listener: (...args: unknown[]) => void): this;
   once(event: 'exit', listener: (code: number) => void): this;
@@ -69,14 +72,20 @@ export class UtilityHostConnection extends Disposable implements HostConnection 
   readonly onDidMessage = this.messageEmitter.event;
   readonly onDidExit = this.exitEmitter.event;
   readonly exited: Promise<HostExit>;
-  /** Kept from the start: Electron clears `pid` once the process has exited. */
-  readonly pid: number | undefined;
+  /** Kept once known: Electron sets `pid` only at 'spawn' and clears it at 'exit'. */
+  private knownPid: number | undefined;
+  private killWhenSpawned = false;
   private tail = '';
   private hasExited = false;
 
   constructor(private readonly child: UtilityProcessLike) {
     super();
-    this.pid = child.pid;
+    this.knownPid = child.pid;
+    const onSpawn = () => {
+      this.knownPid ??= child.pid;
+      if (this.killWhenSpawned) this.kill();
+    };
+    child.on('spawn', onSpawn);
     const onMessage = (m: unknown) => this.messageEmitter.fire(m as HostToMain);
     child.on('message', onMessage);
     // Both pipes must be drained or a chatty host blocks on a full pipe.
@@ -100,13 +109,20 @@ export class UtilityHostConnection extends Disposable implements HostConnection 
     });
     this._register(
       toDisposable(() => {
+        this.kill();
+        // A host not yet spawned is killed when it is: that listener stays.
+        if (!this.killWhenSpawned) child.off('spawn', onSpawn);
         child.off('message', onMessage);
         child.off('error', onError);
         child.stdout?.removeListener('data', onOutput);
         child.stderr?.removeListener('data', onOutput);
-        this.kill();
       }),
     );
+  }
+
+  get pid(): number | undefined {
+    if (this.knownPid === undefined && !this.hasExited) this.knownPid = this.child.pid;
+    return this.knownPid;
   }
 
   get stderrTail(): string {
@@ -124,12 +140,15 @@ export class UtilityHostConnection extends Disposable implements HostConnection 
    */
   kill(): void {
     if (this.hasExited) return;
-    if (this.pid === undefined) {
+    const pid = this.pid;
+    if (pid === undefined) {
+      // Not spawned yet (or spawning failed): ask now, and SIGKILL at 'spawn'.
+      this.killWhenSpawned = true;
       this.child.kill();
       return;
     }
     try {
-      process.kill(this.pid, 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // Already gone: 'exit' follows.
     }
