@@ -76,13 +76,14 @@ export class LiveTranscriber extends Disposable {
   private lastSpeaker = 0;
   /** Segments dropped as duplicates after a host restart (should stay 0). */
   duplicatesDropped = 0;
+  /** Segments on disk in the transcript log. */
   segmentsWritten = 0;
   /** Utterances in which Whisper found no text; not written to the transcript. */
   emptyUtterances = 0;
 
   constructor(private readonly opts: LiveTranscriberOptions) {
     super();
-    this.log = this._register(new TranscriptLog(opts.folder));
+    this.log = this._register(TranscriptLog.open(opts.folder));
     this.supervisor = this._register(
       new ModelHostSupervisor({
         models: opts.models,
@@ -185,17 +186,16 @@ export class LiveTranscriber extends Disposable {
       speaker,
       embeddings: segment.embeddings,
     };
-    try {
-      this.log.appendSegment(record);
-      this.segmentsWritten++;
-    } catch (e) {
-      this.failEmitter.fire(e as StenoError);
-    }
+    this.log.appendSegment(record).then(
+      () => this.segmentsWritten++,
+      (e: unknown) => this.failEmitter.fire(e as StenoError),
+    );
     const { embeddings: _e, ...visible } = record;
     this.segmentEmitter.fire(visible);
   }
 
   private async recluster(): Promise<Transcript> {
+    await this.log.whenWritten();
     const records = await readSegmentRecords(this.opts.folder);
     const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
     if (withEmbedding.length > 0) {
@@ -209,7 +209,11 @@ export class LiveTranscriber extends Disposable {
       withEmbedding.forEach((r, i) => {
         if (labels[i] !== r.speaker) changes.set(r.id, labels[i]!);
       });
-      if (changes.size > 0) this.log.appendLabels(changes);
+      if (changes.size > 0) {
+        await this.log.appendLabels(changes).catch((e: unknown) => {
+          this.failEmitter.fire(e as StenoError);
+        });
+      }
     }
     const transcript = await loadTranscript(this.opts.folder);
     this.relabelEmitter.fire(transcript);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileSystemError, StenoError } from '../../core/errors';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import type { Transcript, TranscriptSegment } from '../../core/transcript';
+import { nodeFileSystem, type FileSystemLayer } from '../fs-layer';
 import { writeFileAtomic } from '../temp-files';
 
 /**
@@ -13,9 +14,9 @@ import { writeFileAtomic } from '../temp-files';
  *     {"t":"labels","labels":{"<id>":speaker}}   relabelling after re-clustering
  *   <recording>/speakers.json      {"names":{"0":"Alice"}}, replaced atomically
  *
- * Each record is written whole and synced; a crash can leave at most a
- * truncated last line, which loading ignores. Nothing is kept in memory: the
- * log is the transcript.
+ * Each record is written and synced before the next; a crash can leave at
+ * most a truncated last line, which loading ignores. Nothing is kept in
+ * memory beyond the records waiting for the disk: the log is the transcript.
  */
 export const TRANSCRIPT_FILE = 'transcript.jsonl';
 export const SPEAKERS_FILE = 'speakers.json';
@@ -48,23 +49,59 @@ function decodeEmbedding(s: string): Float32Array {
   return out;
 }
 
-export class TranscriptLog extends Disposable {
-  private readonly fd: number;
-  readonly file: string;
+/**
+ * Records not yet on disk. A line is about 1-2 KB and segments come every few
+ * seconds, so this is minutes of a stalled disk; when full, the new record is
+ * refused with an error (the audio is safe; the transcript can be redone
+ * from it) instead of queueing without bound.
+ */
+export const MAX_PENDING_RECORDS = 256;
 
-  constructor(readonly folder: string) {
-    super();
-    this.file = path.join(folder, TRANSCRIPT_FILE);
+/**
+ * Appends records to transcript.jsonl, each written whole and fdatasync'ed,
+ * one after another, off the event loop: the main process never waits on the
+ * disk (an fdatasync can take hundreds of milliseconds on a busy one).
+ */
+export class TranscriptLog extends Disposable {
+  /** Tail of the write chain; never rejects. */
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private closed = false;
+
+  /** Opens (or creates) the log of the recording in `folder`, to append to it. */
+  static open(folder: string, fsl: FileSystemLayer = nodeFileSystem): TranscriptLog {
+    const file = path.join(folder, TRANSCRIPT_FILE);
+    let fd: number;
     try {
-      this.fd = fs.openSync(this.file, 'a');
+      fd = fs.openSync(file, 'a');
     } catch (e) {
-      throw fileSystemError(e, this.file, 'opening the transcript');
+      throw fileSystemError(e, file, 'opening the transcript');
     }
-    this._register(toDisposable(() => fs.closeSync(this.fd)));
+    return new TranscriptLog(file, fd, fsl);
   }
 
-  appendSegment(s: SegmentRecord): void {
-    this.appendLine({
+  private constructor(
+    readonly file: string,
+    private readonly fd: number,
+    private readonly fsl: FileSystemLayer,
+  ) {
+    super();
+    // The descriptor closes once the records already accepted are written.
+    this._register(
+      toDisposable(() => {
+        this.closed = true;
+        void this.tail.then(() => this.fsl.close(this.fd).catch(() => {}));
+      }),
+    );
+  }
+
+  /** Records accepted and not yet on disk. */
+  get pendingRecords(): number {
+    return this.pending;
+  }
+
+  appendSegment(s: SegmentRecord): Promise<void> {
+    return this.appendLine({
       t: 'segment',
       id: s.id,
       startS: s.startS,
@@ -75,17 +112,56 @@ export class TranscriptLog extends Disposable {
     });
   }
 
-  appendLabels(labels: Map<number, number>): void {
-    this.appendLine({
+  appendLabels(labels: Map<number, number>): Promise<void> {
+    return this.appendLine({
       t: 'labels',
       labels: Object.fromEntries([...labels].map(([k, v]) => [String(k), v])),
     });
   }
 
-  private appendLine(line: LogLine): void {
+  /** Resolves when every record accepted so far is on disk (or failed). */
+  whenWritten(): Promise<void> {
+    return this.tail;
+  }
+
+  private appendLine(line: LogLine): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(
+        new StenoError(
+          'INVALID_STATE',
+          `The transcript ${this.file} is already closed.`,
+          'This is a bug in Steno; please report it.',
+        ),
+      );
+    }
+    if (this.pending >= MAX_PENDING_RECORDS) {
+      return Promise.reject(
+        new StenoError(
+          'WRITE_FAILED',
+          `The disk is not keeping up with the transcript (${this.pending} records waiting for ${this.file}); a segment was not saved.`,
+          'The audio is safe; check the drive, then transcribe the recording again.',
+        ),
+      );
+    }
+    const bytes = Buffer.from(JSON.stringify(line) + '\n');
+    this.pending++;
+    const written = this.tail.then(() => this.writeWhole(bytes));
+    this.tail = written.then(
+      () => void this.pending--,
+      () => void this.pending--,
+    );
+    return written;
+  }
+
+  private async writeWhole(bytes: Buffer): Promise<void> {
     try {
-      fs.writeSync(this.fd, JSON.stringify(line) + '\n');
-      fs.fdatasyncSync(this.fd);
+      // 'a': every write lands at the end, whatever the position says.
+      for (let off = 0; off < bytes.byteLength;) {
+        const n = await this.fsl.write(this.fd, bytes, off, bytes.byteLength - off, null);
+        if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+        off += n;
+      }
+      await this.fsl.fdatasync(this.fd);
     } catch (e) {
       throw fileSystemError(e, this.file, 'saving the transcript');
     }

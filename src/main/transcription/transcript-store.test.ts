@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StenoError } from '../../core/errors';
+import { nodeFileSystem, withFaults, type FileSystemLayer } from '../fs-layer';
+import { assertNoLeak, measureLeak } from '../../testing/leak';
+import { listFilesRecursive, makeTempDir, removeTempDir } from '../../testing/tmp';
+import { TEMP_SUFFIX } from '../temp-files';
+import {
+  MAX_PENDING_RECORDS,
+  TRANSCRIPT_FILE,
+  TranscriptLog,
+  loadTranscript,
+  readSegmentRecords,
+  renameSpeaker,
+  type SegmentRecord,
+} from './transcript-store';
+
+let dir: string;
+beforeEach(() => {
+  dir = makeTempDir('steno-transcript-');
+});
+afterEach(() => removeTempDir(dir));
+
+function segment(id: number, speaker: number, text = `words at ${id}`): SegmentRecord {
+  const emb = new Float32Array(256);
+  for (let i = 0; i < emb.length; i++) emb[i] = Math.sin(id + i) / 3;
+  return { id, startS: id / 16_000, endS: id / 16_000 + 1.25, text, speaker, embeddings: [emb] };
+}
+
+describe('TranscriptLog and loading', () => {
+  it('gives back every segment in order, embeddings bit-exact, relabelling applied', async () => {
+    const log = TranscriptLog.open(dir);
+    const written = [segment(16_000, 0), segment(48_000, 1), segment(96_000, 0, 'naïve café')];
+    // Not awaited one by one: the log serializes them.
+    await Promise.all(written.map((s) => log.appendSegment(s)));
+    await log.appendLabels(new Map([[48_000, 0]]));
+    log.dispose();
+
+    const records = await readSegmentRecords(dir);
+    expect(records.map((r) => r.id)).toEqual([16_000, 48_000, 96_000]);
+    expect(records.map((r) => r.speaker)).toEqual([0, 0, 0]);
+    expect(records[2]!.text).toBe('naïve café');
+    expect(Buffer.from(records[1]!.embeddings[0]!.buffer)).toEqual(
+      Buffer.from(written[1]!.embeddings[0]!.buffer),
+    );
+    const transcript = await loadTranscript(dir);
+    expect(transcript.segments[0]).toEqual({
+      id: 16_000,
+      startS: 1,
+      endS: 2.25,
+      text: 'words at 16000',
+      speaker: 0,
+    });
+  });
+
+  it('a line cut by a crash is ignored; everything before it loads', async () => {
+    const log = TranscriptLog.open(dir);
+    await log.appendSegment(segment(16_000, 0));
+    await log.appendSegment(segment(32_000, 1));
+    log.dispose();
+    const file = path.join(dir, TRANSCRIPT_FILE);
+    const whole = fs.readFileSync(file, 'utf8');
+    // Keep the first record and half of the second, as a crash mid-write would.
+    const firstEnd = whole.indexOf('\n') + 1;
+    fs.writeFileSync(file, whole.slice(0, firstEnd + (whole.length - firstEnd) / 2));
+    expect((await readSegmentRecords(dir)).map((r) => r.id)).toEqual([16_000]);
+  });
+
+  it('a recording without a transcript loads as empty', async () => {
+    expect(await loadTranscript(dir)).toEqual({ segments: [], speakerNames: {} });
+  });
+
+  it('keeps 200 appends fired at once in order, all on disk when whenWritten resolves', async () => {
+    const log = TranscriptLog.open(dir);
+    const appends: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) appends.push(log.appendSegment(segment((i + 1) * 1000, i % 3)));
+    expect(log.pendingRecords).toBe(200);
+    await log.whenWritten();
+    expect(log.pendingRecords).toBe(0);
+    await Promise.all(appends);
+    log.dispose();
+    const ids = (await readSegmentRecords(dir)).map((r) => r.id);
+    expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => (i + 1) * 1000));
+  });
+
+  it(`refuses a record beyond ${MAX_PENDING_RECORDS} waiting for a stalled disk, with a clear error`, async () => {
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => (release = r));
+    const slow: FileSystemLayer = {
+      ...nodeFileSystem,
+      fdatasync: async (fd) => {
+        await stalled;
+        return nodeFileSystem.fdatasync(fd);
+      },
+    };
+    const log = TranscriptLog.open(dir, slow);
+    const accepted: Promise<void>[] = [];
+    for (let i = 0; i < MAX_PENDING_RECORDS; i++) accepted.push(log.appendSegment(segment(i, 0)));
+    const refused = log.appendSegment(segment(MAX_PENDING_RECORDS, 0));
+    await expect(refused).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+    const error = (await refused.catch((e: StenoError) => e)) as StenoError;
+    expect(error.message).toMatch(/not keeping up/);
+    expect(error.action).toMatch(/audio is safe/);
+    release();
+    await Promise.all(accepted);
+    log.dispose();
+    expect(await readSegmentRecords(dir)).toHaveLength(MAX_PENDING_RECORDS);
+  });
+
+  it('a full disk fails the append with DISK_FULL naming the file; later appends still run', async () => {
+    const full = withFaults(nodeFileSystem, { op: 'write', code: 'ENOSPC' });
+    const log = TranscriptLog.open(dir, full);
+    const failed = log.appendSegment(segment(16_000, 0));
+    await expect(failed).rejects.toMatchObject({ code: 'DISK_FULL' });
+    expect(((await failed.catch((e: StenoError) => e)) as StenoError).message).toContain(
+      TRANSCRIPT_FILE,
+    );
+    // The chain survives a failure: the next record is attempted (and fails the same way).
+    await expect(log.appendSegment(segment(32_000, 0))).rejects.toMatchObject({
+      code: 'DISK_FULL',
+    });
+    log.dispose();
+  });
+
+  it('a folder that does not exist fails at open with DIR_VANISHED', () => {
+    expect(() => TranscriptLog.open(path.join(dir, 'gone'))).toThrow(
+      expect.objectContaining({ code: 'DIR_VANISHED' }),
+    );
+  });
+
+  it('refuses appends after dispose', async () => {
+    const log = TranscriptLog.open(dir);
+    log.dispose();
+    await expect(log.appendSegment(segment(1, 0))).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+    });
+  });
+
+  it('append and load do not leak (1x/10x/100x)', async () => {
+    let id = 0;
+    const report = await measureLeak(async () => {
+      const log = TranscriptLog.open(dir);
+      await log.appendSegment(segment(++id, id % 2));
+      log.dispose();
+      await log.whenWritten();
+      await loadTranscript(dir);
+    });
+    assertNoLeak(report);
+  });
+});
+
+describe('renameSpeaker', () => {
+  it('persists names atomically, and they come back with the transcript', async () => {
+    await renameSpeaker(dir, 0, '  Ada ');
+    await renameSpeaker(dir, 2, 'Grace');
+    await renameSpeaker(dir, 0, 'Ada Lovelace');
+    const transcript = await loadTranscript(dir);
+    expect(transcript.speakerNames).toEqual({ 0: 'Ada Lovelace', 2: 'Grace' });
+    expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
+  });
+
+  it('refuses a speaker that is not a number and an empty or overlong name', async () => {
+    await expect(renameSpeaker(dir, -1, 'X')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(renameSpeaker(dir, 1.5, 'X')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(renameSpeaker(dir, 0, '   ')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(renameSpeaker(dir, 0, 'x'.repeat(101))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect((await loadTranscript(dir)).speakerNames).toEqual({});
+  });
+});
