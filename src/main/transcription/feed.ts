@@ -104,6 +104,8 @@ export class TranscriptionFeed extends Disposable {
    */
   async finish(timeoutMs = 120_000): Promise<void> {
     this.ended = true;
+    // The rest goes now, not at the next poll.
+    this.kick();
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       if (this.supervisor.error) throw this.supervisor.error;
@@ -119,7 +121,7 @@ export class TranscriptionFeed extends Disposable {
       // leave this waiting forever.
       if (this.supervisor.isParked) this.supervisor.wake();
       if (!this.isDrained() || !this.supervisor.isReady) {
-        await Promise.race([this.drained(), new Promise((r) => setTimeout(r, 500))]);
+        await this.drainedOrAfter(500);
         continue;
       }
       try {
@@ -134,6 +136,17 @@ export class TranscriptionFeed extends Disposable {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** Resolves when drained or after `ms`, whichever comes first; leaves no timer behind. */
+  private drainedOrAfter(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      void this.drained().then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Resolves when all input was sent and acknowledged. At most one waiter (finish) at a time. */

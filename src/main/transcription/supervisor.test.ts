@@ -1,58 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Emitter } from '../../core/event';
-import { Disposable } from '../../core/lifecycle';
-import type { HostModelPaths, HostToMain, MainToHost } from '../../core/host-protocol';
+import type { HostModelPaths } from '../../core/host-protocol';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
-import { testModels } from '../../testing/test-models';
+import { TEST_HOST_OPTIONS, testModels } from '../../testing/test-models';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { bundledVadModelPath } from '../models';
-import { nodeHostLauncher, type HostConnection, type HostExit } from './host-process';
+import { nodeHostLauncher } from './host-process';
+import { ScriptedHost } from '../../testing/scripted-host';
 import { ModelHostSupervisor } from './supervisor';
 import { isProcessAlive } from '../process-alive';
-import { TEST_HOST_OPTIONS } from '../../testing/test-models';
-
-/** An in-process stand-in for the host process: answers configure, ping and shutdown. */
-class FakeHost extends Disposable implements HostConnection {
-  private readonly messages = this._register(new Emitter<HostToMain>());
-  private readonly exits = this._register(new Emitter<HostExit>());
-  readonly onDidMessage = this.messages.event;
-  readonly onDidExit = this.exits.event;
-  readonly pid = undefined;
-  readonly stderrTail = '';
-  private resolveExit!: (e: HostExit) => void;
-  readonly exited = new Promise<HostExit>((r) => (this.resolveExit = r));
-  private done = false;
-
-  send(m: MainToHost): void {
-    queueMicrotask(() => {
-      if (this.done) return;
-      if (m.type === 'configure') {
-        this.messages.fire({
-          type: 'ready',
-          id: m.id,
-          info: { whisper: 'fake', embeddingDimension: 4, pid: 0 },
-        });
-      } else if (m.type === 'ping') {
-        this.messages.fire({ type: 'pong', id: m.id, rssBytes: 0 });
-      } else if (m.type === 'shutdown') {
-        this.exit({ code: 0, signal: null });
-      }
-    });
-  }
-
-  kill(): void {
-    this.exit({ code: null, signal: 'SIGKILL' });
-  }
-
-  private exit(e: HostExit): void {
-    if (this.done) return;
-    this.done = true;
-    this.resolveExit(e);
-    this.exits.fire(e);
-  }
-}
 
 const FAKE_MODELS: HostModelPaths = { whisper: 'w', vad: 'v', embedding: 'e' };
 
@@ -62,7 +19,7 @@ describe('ModelHostSupervisor with a fake host', () => {
       const s = new ModelHostSupervisor({
         models: FAKE_MODELS,
         options: TEST_HOST_OPTIONS,
-        launcher: () => new FakeHost(),
+        launcher: () => new ScriptedHost(),
       });
       await s.start();
       await s.request(
@@ -77,12 +34,12 @@ describe('ModelHostSupervisor with a fake host', () => {
   });
 
   it('restarts a crashed host with backoff, and stop leaves none behind', async () => {
-    const hosts: FakeHost[] = [];
+    const hosts: ScriptedHost[] = [];
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
       options: TEST_HOST_OPTIONS,
       launcher: () => {
-        const h = new FakeHost();
+        const h = new ScriptedHost();
         hosts.push(h);
         return h;
       },
@@ -114,12 +71,12 @@ describe('ModelHostSupervisor with a fake host', () => {
 
 describe('ModelHostSupervisor idle timeout', () => {
   it('asks an idle host to exit (not a crash), and wake starts a new one', async () => {
-    const hosts: FakeHost[] = [];
+    const hosts: ScriptedHost[] = [];
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
       options: TEST_HOST_OPTIONS,
       launcher: () => {
-        const h = new FakeHost();
+        const h = new ScriptedHost();
         hosts.push(h);
         return h;
       },

@@ -1,0 +1,92 @@
+import { Emitter } from '../core/event';
+import { Disposable } from '../core/lifecycle';
+import type { HostToMain, MainToHost } from '../core/host-protocol';
+import type { HostConnection, HostExit } from '../main/transcription/host-process';
+
+export interface ReceivedChunk {
+  seq: number;
+  startSample: number;
+  length: number;
+}
+
+/**
+ * An in-process stand-in for the model host, for tests of what talks to it:
+ * answers configure, ping, flush and shutdown as the real host does, and
+ * acknowledges audio chunks (or holds the acknowledgements back, to test
+ * flow control). It commits audio up to `commitUpTo` (default: all of it),
+ * as the real host commits audio once its utterances are done.
+ */
+export class ScriptedHost extends Disposable implements HostConnection {
+  private readonly messages = this._register(new Emitter<HostToMain>());
+  private readonly exits = this._register(new Emitter<HostExit>());
+  readonly onDidMessage = this.messages.event;
+  readonly onDidExit = this.exits.event;
+  readonly pid = undefined;
+  readonly stderrTail = '';
+  private resolveExit!: (e: HostExit) => void;
+  readonly exited = new Promise<HostExit>((r) => (this.resolveExit = r));
+  private done = false;
+  /** Audio chunks received, in arrival order. Unbounded: a test's own record. */
+  readonly received: ReceivedChunk[] = [];
+  /** Acknowledgements not sent yet while `holdAcks` is set. */
+  private readonly heldAcks: number[] = [];
+  private receivedEnd = 0;
+
+  constructor(private readonly script: { holdAcks?: boolean; commitUpTo?: number } = {}) {
+    super();
+  }
+
+  send(m: MainToHost): void {
+    queueMicrotask(() => {
+      if (this.done) return;
+      switch (m.type) {
+        case 'configure':
+          this.messages.fire({
+            type: 'ready',
+            id: m.id,
+            info: { whisper: 'scripted', embeddingDimension: 4, pid: 0 },
+          });
+          break;
+        case 'audio':
+          this.received.push({ seq: m.seq, startSample: m.startSample, length: m.samples.length });
+          this.receivedEnd = m.startSample + m.samples.length;
+          if (this.script.holdAcks) this.heldAcks.push(m.seq);
+          else this.ack(m.seq);
+          break;
+        case 'flush':
+          this.messages.fire({ type: 'flushed', id: m.id, committedSample: m.endSample });
+          break;
+        case 'ping':
+          this.messages.fire({ type: 'pong', id: m.id, rssBytes: 0 });
+          break;
+        case 'shutdown':
+          this.exit({ code: 0, signal: null });
+          break;
+        case 'reset':
+          break;
+      }
+    });
+  }
+
+  /** Sends the acknowledgements held back so far. */
+  releaseAcks(): void {
+    for (const seq of this.heldAcks.splice(0)) this.ack(seq);
+  }
+
+  kill(): void {
+    this.exit({ code: null, signal: 'SIGKILL' });
+  }
+
+  private ack(seq: number): void {
+    if (this.done) return;
+    const committedSample = Math.min(this.receivedEnd, this.script.commitUpTo ?? Infinity);
+    this.messages.fire({ type: 'ack', seq, committedSample });
+  }
+
+  private exit(e: HostExit): void {
+    if (this.done) return;
+    this.done = true;
+    this.resolveExit(e);
+    this.exits.fire(e);
+  }
+}
