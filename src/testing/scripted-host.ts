@@ -68,6 +68,11 @@ export class ScriptedHost extends Disposable implements HostConnection {
     });
   }
 
+  /** Sends a message as the host would (a segment, a partial, an error). */
+  emit(message: HostToMain): void {
+    if (!this.done) this.messages.fire(message);
+  }
+
   /** Sends the acknowledgements held back so far. */
   releaseAcks(): void {
     for (const seq of this.heldAcks.splice(0)) this.ack(seq);

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StenoError } from '../../core/errors';
+import type { HostModelPaths, HostSegment } from '../../core/host-protocol';
+import type { TranscriptSegment } from '../../core/transcript';
+import { buildWavHeader } from '../../core/wav-format';
+import { ScriptedHost } from '../../testing/scripted-host';
+import { TEST_HOST_OPTIONS } from '../../testing/test-models';
+import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { LiveTranscriber } from './live-transcriber';
+import { loadTranscript } from './transcript-store';
+
+const RATE = 48_000;
+const FAKE_MODELS: HostModelPaths = { whisper: 'w', vad: 'v', embedding: 'e' };
+
+let dir: string;
+beforeEach(() => {
+  dir = makeTempDir('steno-live-');
+});
+afterEach(() => removeTempDir(dir));
+
+/** A silent recording of `seconds`, all written. */
+function recording(seconds: number) {
+  const frames = seconds * RATE;
+  const file = path.join(dir, 'audio.wav');
+  const header = buildWavHeader({ sampleRate: RATE, channels: 1, bitsPerSample: 16 }, frames * 2);
+  fs.writeFileSync(file, Buffer.concat([header, Buffer.alloc(frames * 2)]));
+  return { audioPath: file, sampleRate: RATE, writtenFrames: () => frames };
+}
+
+/** An embedding near one of a few orthogonal voice directions. */
+function voice(which: number, wobble: number): Float32Array {
+  const e = new Float32Array(8);
+  e[which] = 1;
+  e[(which + 1) % 8] = wobble;
+  const norm = Math.hypot(...e);
+  return e.map((x) => x / norm);
+}
+
+function segment(startS: number, text: string, embeddings: Float32Array[]): HostSegment {
+  return {
+    startSample: startS * 16_000,
+    endSample: (startS + 1) * 16_000,
+    text,
+    embeddings,
+    language: 'en',
+  };
+}
+
+describe('LiveTranscriber', () => {
+  it('labels speakers, writes each segment once, drops resent and empty ones, relabels at the end', async () => {
+    const hosts: ScriptedHost[] = [];
+    const live = new LiveTranscriber({
+      folder: dir,
+      source: recording(20),
+      models: FAKE_MODELS,
+      options: TEST_HOST_OPTIONS,
+      launcher: () => {
+        const h = new ScriptedHost();
+        hosts.push(h);
+        return h;
+      },
+    });
+    const shown: TranscriptSegment[] = [];
+    const failures: StenoError[] = [];
+    const subs = [live.onDidSegment((s) => shown.push(s)), live.onDidFail((e) => failures.push(e))];
+    await live.start();
+    const host = hosts[0]!;
+    host.emit({
+      type: 'segment',
+      segment: segment(1, ' Hello.', [voice(0, 0.1)]),
+      committedSample: 0,
+    });
+    host.emit({
+      type: 'segment',
+      segment: segment(3, ' Hi.', [voice(1, 0.1)]),
+      committedSample: 0,
+    });
+    // The same utterance again, as a restarted host would resend it.
+    host.emit({
+      type: 'segment',
+      segment: segment(3, ' Hi.', [voice(1, 0.1)]),
+      committedSample: 0,
+    });
+    // Whisper heard nothing in a cough.
+    host.emit({ type: 'segment', segment: segment(5, '  ', [voice(0, 0.2)]), committedSample: 0 });
+    host.emit({
+      type: 'segment',
+      segment: segment(7, ' Back to me.', [voice(0, 0.3), voice(0, 0.2)]),
+      committedSample: 0,
+    });
+    const transcript = await live.finish();
+
+    expect(shown.map((s) => [s.text, s.speaker])).toEqual([
+      [' Hello.', 0],
+      [' Hi.', 1],
+      [' Back to me.', 0],
+    ]);
+    expect(live.duplicatesDropped).toBe(1);
+    expect(live.emptyUtterances).toBe(1);
+    expect(live.segmentsWritten).toBe(3);
+    expect(failures).toEqual([]);
+    // What finish returns is what a later load of the recording gives.
+    expect(await loadTranscript(dir)).toEqual(transcript);
+    expect(transcript.segments.map((s) => [s.startS, s.speaker])).toEqual([
+      [1, 0],
+      [3, 1],
+      [7, 0],
+    ]);
+    for (const s of subs) s.dispose();
+    live.dispose();
+    for (const h of hosts) h.dispose();
+  });
+
+  it('re-clustering at the end relabels what the online pass split, and the new labels persist', async () => {
+    const hosts: ScriptedHost[] = [];
+    const live = new LiveTranscriber({
+      folder: dir,
+      source: recording(20),
+      models: FAKE_MODELS,
+      options: TEST_HOST_OPTIONS,
+      launcher: () => {
+        const h = new ScriptedHost();
+        hosts.push(h);
+        return h;
+      },
+    });
+    const shown: number[] = [];
+    const sub = live.onDidSegment((s) => shown.push(s.speaker));
+    await live.start();
+    const host = hosts[0]!;
+    const at = (angle: number) => {
+      const e = new Float32Array(8);
+      e[0] = Math.cos(angle);
+      e[1] = Math.sin(angle);
+      return e;
+    };
+    // A and B are far apart (cosine 0.36): online, B starts a second speaker.
+    // C sits between them, nearer A (0.85 to A, 0.80 to B): online it joins
+    // A. Seen together, average linkage joins all three (A+C against B:
+    // (0.36 + 0.80) / 2 = 0.58 > 0.5), so B is relabelled at the end.
+    host.emit({ type: 'segment', segment: segment(1, ' A', [at(0)]), committedSample: 0 });
+    host.emit({ type: 'segment', segment: segment(3, ' B', [at(1.2)]), committedSample: 0 });
+    host.emit({ type: 'segment', segment: segment(5, ' C', [at(0.55)]), committedSample: 0 });
+    const transcript = await live.finish();
+    expect(shown).toEqual([0, 1, 0]);
+    expect(transcript.segments.map((s) => s.speaker)).toEqual([0, 0, 0]);
+    expect((await loadTranscript(dir)).segments.map((s) => s.speaker)).toEqual([0, 0, 0]);
+    sub.dispose();
+    live.dispose();
+    for (const h of hosts) h.dispose();
+  });
+});
