@@ -95,3 +95,25 @@ export class ScriptedHost extends Disposable implements HostConnection {
     this.exits.fire(e);
   }
 }
+
+/**
+ * A launcher that starts a new scripted host each time (as the supervisor
+ * restarts one), keeping every host it made so a test can drive and dispose
+ * them.
+ */
+export function scriptedLauncher(
+  make: (index: number) => ScriptedHost = () => new ScriptedHost(),
+): {
+  launcher: () => ScriptedHost;
+  hosts: ScriptedHost[];
+} {
+  const hosts: ScriptedHost[] = [];
+  return {
+    hosts,
+    launcher: () => {
+      const host = make(hosts.length);
+      hosts.push(host);
+      return host;
+    },
+  };
+}

@@ -1,17 +1,15 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   MAX_CHUNK_SAMPLES,
   MAX_UNACKED_CHUNKS,
   type HostModelPaths,
 } from '../../core/host-protocol';
-import { buildWavHeader } from '../../core/wav-format';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
-import { ScriptedHost, type ReceivedChunk } from '../../testing/scripted-host';
+import { ScriptedHost, scriptedLauncher, type ReceivedChunk } from '../../testing/scripted-host';
+import { wavFeedSource } from '../../testing/feed-source';
 import { TEST_HOST_OPTIONS } from '../../testing/test-models';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
-import { TranscriptionFeed, type FeedSource } from './feed';
+import { TranscriptionFeed } from './feed';
 import { ModelHostSupervisor } from './supervisor';
 
 const RATE = 48_000;
@@ -23,22 +21,11 @@ beforeEach(() => {
 });
 afterEach(() => removeTempDir(dir));
 
-/** A recording of `seconds` of a tone whose visible length is `written` frames. */
-function recording(seconds: number): FeedSource & { written: number } {
-  const frames = seconds * RATE;
-  const pcm = new Int16Array(frames);
-  for (let i = 0; i < frames; i++)
-    pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / RATE));
-  const file = path.join(dir, 'audio.wav');
-  const header = buildWavHeader({ sampleRate: RATE, channels: 1, bitsPerSample: 16 }, frames * 2);
-  fs.writeFileSync(file, Buffer.concat([header, Buffer.from(pcm.buffer)]));
-  const source = {
-    audioPath: file,
-    sampleRate: RATE,
-    written: frames,
-    writtenFrames: () => source.written,
-  };
-  return source;
+/** A recording of `seconds` of a 440 Hz tone. */
+function recording(seconds: number) {
+  return wavFeedSource(dir, seconds, (i) =>
+    Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / RATE)),
+  );
 }
 
 function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -66,27 +53,22 @@ function expectContiguous(chunks: ReceivedChunk[], from: number): number {
 }
 
 async function startWith(
-  hosts: ScriptedHost[],
-  make: () => ScriptedHost,
-): Promise<ModelHostSupervisor> {
+  make?: (index: number) => ScriptedHost,
+): Promise<{ supervisor: ModelHostSupervisor; hosts: ScriptedHost[] }> {
+  const { launcher, hosts } = scriptedLauncher(make);
   const supervisor = new ModelHostSupervisor({
     models: FAKE_MODELS,
     options: TEST_HOST_OPTIONS,
-    launcher: () => {
-      const h = make();
-      hosts.push(h);
-      return h;
-    },
+    launcher,
     backoffMs: [10],
   });
   await supervisor.start();
-  return supervisor;
+  return { supervisor, hosts };
 }
 
 describe('TranscriptionFeed', () => {
   it('sends every recorded second exactly once, resampled to 16 kHz, in order', async () => {
-    const hosts: ScriptedHost[] = [];
-    const supervisor = await startWith(hosts, () => new ScriptedHost());
+    const { supervisor, hosts } = await startWith();
     const source = recording(10);
     const feed = new TranscriptionFeed(source, supervisor);
     await feed.finish();
@@ -101,8 +83,7 @@ describe('TranscriptionFeed', () => {
   });
 
   it(`keeps at most ${MAX_UNACKED_CHUNKS} chunks unacknowledged, and reports the lag`, async () => {
-    const hosts: ScriptedHost[] = [];
-    const supervisor = await startWith(hosts, () => new ScriptedHost({ holdAcks: true }));
+    const { supervisor, hosts } = await startWith(() => new ScriptedHost({ holdAcks: true }));
     const source = recording(30);
     const feed = new TranscriptionFeed(source, supervisor);
     const host = hosts[0]!;
@@ -122,8 +103,7 @@ describe('TranscriptionFeed', () => {
   });
 
   it('reads only what the recording has written so far, and follows it as it grows', async () => {
-    const hosts: ScriptedHost[] = [];
-    const supervisor = await startWith(hosts, () => new ScriptedHost());
+    const { supervisor, hosts } = await startWith();
     const source = recording(6);
     source.written = 2 * RATE;
     const feed = new TranscriptionFeed(source, supervisor);
@@ -142,12 +122,11 @@ describe('TranscriptionFeed', () => {
   });
 
   it('after a host crash, the new host gets the audio from the commit point on: no gap, no duplicate', async () => {
-    const hosts: ScriptedHost[] = [];
     const committed = 3 * 16_000;
     // The first host commits only the first 3 s (its utterance after that was
     // still open when it died); the next one commits everything.
-    const supervisor = await startWith(hosts, () =>
-      hosts.length === 0 ? new ScriptedHost({ commitUpTo: committed }) : new ScriptedHost(),
+    const { supervisor, hosts } = await startWith((index) =>
+      index === 0 ? new ScriptedHost({ commitUpTo: committed }) : new ScriptedHost(),
     );
     const source = recording(8);
     const feed = new TranscriptionFeed(source, supervisor);
@@ -175,8 +154,7 @@ describe('TranscriptionFeed', () => {
   it('send/ack/flush does not leak (1x/10x/100x)', async () => {
     const source = recording(2);
     const report = await measureLeak(async () => {
-      const hosts: ScriptedHost[] = [];
-      const supervisor = await startWith(hosts, () => new ScriptedHost());
+      const { supervisor, hosts } = await startWith();
       const feed = new TranscriptionFeed(source, supervisor);
       await feed.finish();
       feed.dispose();

@@ -1,17 +1,14 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StenoError } from '../../core/errors';
 import type { HostModelPaths, HostSegment } from '../../core/host-protocol';
 import type { TranscriptSegment } from '../../core/transcript';
-import { buildWavHeader } from '../../core/wav-format';
-import { ScriptedHost } from '../../testing/scripted-host';
+import { ScriptedHost, scriptedLauncher } from '../../testing/scripted-host';
+import { wavFeedSource } from '../../testing/feed-source';
 import { TEST_HOST_OPTIONS } from '../../testing/test-models';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { LiveTranscriber } from './live-transcriber';
 import { loadTranscript } from './transcript-store';
 
-const RATE = 48_000;
 const FAKE_MODELS: HostModelPaths = { whisper: 'w', vad: 'v', embedding: 'e' };
 
 let dir: string;
@@ -19,15 +16,6 @@ beforeEach(() => {
   dir = makeTempDir('steno-live-');
 });
 afterEach(() => removeTempDir(dir));
-
-/** A silent recording of `seconds`, all written. */
-function recording(seconds: number) {
-  const frames = seconds * RATE;
-  const file = path.join(dir, 'audio.wav');
-  const header = buildWavHeader({ sampleRate: RATE, channels: 1, bitsPerSample: 16 }, frames * 2);
-  fs.writeFileSync(file, Buffer.concat([header, Buffer.alloc(frames * 2)]));
-  return { audioPath: file, sampleRate: RATE, writtenFrames: () => frames };
-}
 
 /** An embedding near one of a few orthogonal voice directions. */
 function voice(which: number, wobble: number): Float32Array {
@@ -48,24 +36,26 @@ function segment(startS: number, text: string, embeddings: Float32Array[]): Host
   };
 }
 
+/** A live transcriber over a silent 20 s recording and scripted hosts, started. */
+async function startLive(): Promise<{ live: LiveTranscriber; hosts: ScriptedHost[] }> {
+  const { launcher, hosts } = scriptedLauncher();
+  const live = new LiveTranscriber({
+    folder: dir,
+    source: wavFeedSource(dir, 20),
+    models: FAKE_MODELS,
+    options: TEST_HOST_OPTIONS,
+    launcher,
+  });
+  await live.start();
+  return { live, hosts };
+}
+
 describe('LiveTranscriber', () => {
   it('labels speakers, writes each segment once, drops resent and empty ones, relabels at the end', async () => {
-    const hosts: ScriptedHost[] = [];
-    const live = new LiveTranscriber({
-      folder: dir,
-      source: recording(20),
-      models: FAKE_MODELS,
-      options: TEST_HOST_OPTIONS,
-      launcher: () => {
-        const h = new ScriptedHost();
-        hosts.push(h);
-        return h;
-      },
-    });
+    const { live, hosts } = await startLive();
     const shown: TranscriptSegment[] = [];
     const failures: StenoError[] = [];
     const subs = [live.onDidSegment((s) => shown.push(s)), live.onDidFail((e) => failures.push(e))];
-    await live.start();
     const host = hosts[0]!;
     host.emit({
       type: 'segment',
@@ -114,21 +104,9 @@ describe('LiveTranscriber', () => {
   });
 
   it('re-clustering at the end relabels what the online pass split, and the new labels persist', async () => {
-    const hosts: ScriptedHost[] = [];
-    const live = new LiveTranscriber({
-      folder: dir,
-      source: recording(20),
-      models: FAKE_MODELS,
-      options: TEST_HOST_OPTIONS,
-      launcher: () => {
-        const h = new ScriptedHost();
-        hosts.push(h);
-        return h;
-      },
-    });
+    const { live, hosts } = await startLive();
     const shown: number[] = [];
     const sub = live.onDidSegment((s) => shown.push(s.speaker));
-    await live.start();
     const host = hosts[0]!;
     const at = (angle: number) => {
       const e = new Float32Array(8);

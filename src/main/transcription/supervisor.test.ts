@@ -7,7 +7,7 @@ import { TEST_HOST_OPTIONS, testModels } from '../../testing/test-models';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { bundledVadModelPath } from '../models';
 import { nodeHostLauncher } from './host-process';
-import { ScriptedHost } from '../../testing/scripted-host';
+import { ScriptedHost, scriptedLauncher } from '../../testing/scripted-host';
 import { ModelHostSupervisor } from './supervisor';
 import { isProcessAlive } from '../process-alive';
 
@@ -34,15 +34,11 @@ describe('ModelHostSupervisor with a fake host', () => {
   });
 
   it('restarts a crashed host with backoff, and stop leaves none behind', async () => {
-    const hosts: ScriptedHost[] = [];
+    const { launcher, hosts } = scriptedLauncher();
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
       options: TEST_HOST_OPTIONS,
-      launcher: () => {
-        const h = new ScriptedHost();
-        hosts.push(h);
-        return h;
-      },
+      launcher,
       backoffMs: [10, 20],
     });
     await s.start();
@@ -71,15 +67,11 @@ describe('ModelHostSupervisor with a fake host', () => {
 
 describe('ModelHostSupervisor idle timeout', () => {
   it('asks an idle host to exit (not a crash), and wake starts a new one', async () => {
-    const hosts: ScriptedHost[] = [];
+    const { launcher, hosts } = scriptedLauncher();
     const s = new ModelHostSupervisor({
       models: FAKE_MODELS,
       options: TEST_HOST_OPTIONS,
-      launcher: () => {
-        const h = new ScriptedHost();
-        hosts.push(h);
-        return h;
-      },
+      launcher,
       idleTimeoutMs: 50,
     });
     let crashes = 0;
