@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { StenoError } from '../core/errors';
 import { PeakMeter } from '../core/pcm';
@@ -166,9 +167,11 @@ export async function runRecord(opts: RecordOptions): Promise<number> {
   });
   if (error) {
     process.stderr.write(`steno: ${error.toUserString()}\n`);
-    process.stderr.write(
-      `The audio recorded until then is in ${session.audioPath} (${meta.durationS.toFixed(1)} s).\n`,
-    );
+    if (fs.existsSync(session.audioPath)) {
+      process.stderr.write(
+        `The audio recorded until then is in ${session.audioPath} (${meta.durationS.toFixed(1)} s).\n`,
+      );
+    }
     return 1;
   }
   if (!json) process.stderr.write(`Saved ${meta.durationS.toFixed(1)} s to ${session.audioPath}\n`);

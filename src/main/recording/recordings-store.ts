@@ -75,12 +75,16 @@ export class RecordingsStore {
   /**
    * Makes the folder of a recording again after it vanished while recording,
    * so that what the open file still holds can be saved. No marker: nothing
-   * records into it any more.
+   * records into it any more. Only the folder itself: if the recordings
+   * directory is gone too (a drive unplugged, its mount point left), nothing
+   * is made on whatever disk lies beneath.
    */
   async recreate(id: string): Promise<string> {
     const dir = this.dirOf(id);
     try {
-      await mkdirEachLevel(dir);
+      await fs.promises.mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
     } catch (e) {
       throw fileSystemError(e, dir, 'making the recording folder again');
     }

@@ -243,6 +243,22 @@ describe('RecordingSession', () => {
     expect(fs.existsSync(path.join(session.folder, MARKER_FILE))).toBe(false);
   });
 
+  it('a stop right after the folder was deleted (before the check saw it) still saves the audio', async () => {
+    const store = new RecordingsStore(dir);
+    const capture = manualCapture();
+    const session = await RecordingSession.start({ store, capture });
+    capture.pump(50);
+    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
+    fs.rmSync(session.folder, { recursive: true, force: true });
+    const meta = await session.stop();
+    session.dispose();
+    expect(meta.state).toBe('failed');
+    expect(session.error?.code).toBe('DIR_VANISHED');
+    expect(session.error?.message).toContain('were saved again');
+    expect(readWav(session.audioPath).header.dataBytes).toBe(50 * CHUNK_FRAMES * 2);
+    expect((await store.readMeta(session.id))?.state).toBe('failed');
+  });
+
   it('vanished folder whose audio cannot be saved again: the error says so, nothing half-written remains', async () => {
     const store = new RecordingsStore(dir);
     const capture = manualCapture();
@@ -254,8 +270,8 @@ describe('RecordingSession', () => {
     expect(error.message).toMatch(/could not be saved again: Steno may not write to .*audio\.wav/);
     await session.stop();
     session.dispose();
-    expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
-    expect(fs.existsSync(session.audioPath)).toBe(false);
+    // Nothing that claims a recording it does not hold: the remade folder is gone again.
+    expect(listFilesRecursive(dir)).toEqual([]);
   });
 
   it('recovery rebuilds a recording whose process died, and sweeps temp files', async () => {

@@ -268,18 +268,25 @@ export class RecordingSession extends Disposable {
 
   private async checkFolder(): Promise<void> {
     if (this.state !== 'recording' && this.state !== 'paused') return;
+    if (await this.audioFileRemoved()) void this.fail(this.folderVanished());
+  }
+
+  /** The audio file's name is gone from its folder (the descriptor may still reach it). */
+  private async audioFileRemoved(): Promise<boolean> {
     try {
       await fs.promises.stat(this.audioPath);
+      return false;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
-      void this.fail(
-        new StenoError(
-          'DIR_VANISHED',
-          `The recording folder ${this.folder} was removed (or its drive disconnected) while recording.`,
-          'Check the recordings folder and its drive, then start a new recording.',
-        ),
-      );
+      return (e as NodeJS.ErrnoException).code === 'ENOENT';
     }
+  }
+
+  private folderVanished(): StenoError {
+    return new StenoError(
+      'DIR_VANISHED',
+      `The recording folder ${this.folder} was removed (or its drive disconnected) while recording.`,
+      'Check the recordings folder and its drive, then start a new recording.',
+    );
   }
 
   private fail(error: StenoError): Promise<RecordingMeta> {
@@ -302,7 +309,12 @@ export class RecordingSession extends Disposable {
     await this.flush().catch((e: unknown) => {
       this.failure ??= isStenoError(e) ? e : fileSystemError(e, this.audioPath, 'writing audio');
     });
-    const vanished = this.failure ?? error;
+    // The folder may have gone since the last check (or the stop came first).
+    let vanished = this.failure ?? error;
+    if (vanished?.code !== 'DIR_VANISHED' && (await this.audioFileRemoved())) {
+      vanished = this.folderVanished();
+      this.failure ??= vanished;
+    }
     if (vanished?.code === 'DIR_VANISHED') this.failure = await this.rescueAudio(vanished);
     let closeError: StenoError | null = null;
     try {
@@ -346,14 +358,19 @@ export class RecordingSession extends Disposable {
    */
   private async rescueAudio(vanished: StenoError): Promise<StenoError> {
     let outcome: string;
+    let remade = false;
     try {
       await this.store.recreate(this.meta.id);
+      remade = true;
       await this.writer.copyTo(this.audioPath);
       const seconds = this.writer.bytesDurable / 2 / this.capture.format.sampleRate;
       outcome = `The ${seconds.toFixed(1)} s recorded until then were saved again to ${this.audioPath}.`;
     } catch (e) {
       const reason = isStenoError(e) ? e.message : String(e);
       outcome = `The audio recorded until then could not be saved again: ${reason}`;
+      // No folder that claims a recording it does not hold.
+      if (remade)
+        await fs.promises.rm(this.folder, { recursive: true, force: true }).catch(() => {});
     }
     return new StenoError(vanished.code, `${vanished.message} ${outcome}`, vanished.action, {
       cause: vanished.cause,
