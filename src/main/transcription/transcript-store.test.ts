@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StenoError } from '../../core/errors';
-import { nodeFileSystem, withFaults, type FileSystemLayer } from '../fs-layer';
+import { errnoError, nodeFileSystem, withFaults, type FileSystemLayer } from '../fs-layer';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
 import { listFilesRecursive, makeTempDir, removeTempDir } from '../../testing/tmp';
 import { TEMP_SUFFIX } from '../temp-files';
@@ -122,6 +122,39 @@ describe('TranscriptLog and loading', () => {
     });
     log.dispose();
   });
+
+  /** Write 2 is short and write 3 fails (a disk filling up mid-record); the rest succeed. */
+  function fillingUp(truncate: 'works' | 'fails'): FileSystemLayer {
+    let writes = 0;
+    return {
+      ...nodeFileSystem,
+      write: async (fd, buf, off, len, position) => {
+        writes++;
+        if (writes === 2) return nodeFileSystem.write(fd, buf, off, Math.floor(len / 2), position);
+        if (writes === 3) throw errnoError('ENOSPC', 'write');
+        return nodeFileSystem.write(fd, buf, off, len, position);
+      },
+      ftruncate: async (fd, len) => {
+        if (truncate === 'fails') throw errnoError('EIO', 'ftruncate');
+        return nodeFileSystem.ftruncate(fd, len);
+      },
+    };
+  }
+
+  for (const truncate of ['works', 'fails'] as const) {
+    it(`a record cut short by a full disk costs only itself (cutting it off ${truncate})`, async () => {
+      const log = TranscriptLog.open(dir, fillingUp(truncate));
+      await log.appendSegment(segment(1000, 0));
+      await expect(log.appendSegment(segment(2000, 1))).rejects.toMatchObject({
+        code: 'DISK_FULL',
+      });
+      await log.appendSegment(segment(3000, 0));
+      await log.appendSegment(segment(4000, 1));
+      log.dispose();
+      await log.whenWritten();
+      expect((await readSegmentRecords(dir)).map((r) => r.id)).toEqual([1000, 3000, 4000]);
+    });
+  }
 
   it('a folder that does not exist fails at open with DIR_VANISHED', () => {
     expect(() => TranscriptLog.open(path.join(dir, 'gone'))).toThrow(

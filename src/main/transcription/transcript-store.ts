@@ -67,6 +67,11 @@ export class TranscriptLog extends Disposable {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private closed = false;
+  /**
+   * A failed record may have left part of a line that could not be cut off:
+   * the next record then starts on a new line, so only the fragment is lost.
+   */
+  private fragmentLeft = false;
 
   /** Opens (or creates) the log of the recording in `folder`, to append to it. */
   static open(folder: string, fsl: FileSystemLayer = nodeFileSystem): TranscriptLog {
@@ -77,12 +82,14 @@ export class TranscriptLog extends Disposable {
     } catch (e) {
       throw fileSystemError(e, file, 'opening the transcript');
     }
-    return new TranscriptLog(file, fd, fsl);
+    return new TranscriptLog(file, fd, fs.fstatSync(fd).size, fsl);
   }
 
   private constructor(
     readonly file: string,
     private readonly fd: number,
+    /** Bytes of whole records in the file. */
+    private size: number,
     private readonly fsl: FileSystemLayer,
   ) {
     super();
@@ -153,8 +160,11 @@ export class TranscriptLog extends Disposable {
     return written;
   }
 
-  private async writeWhole(bytes: Buffer): Promise<void> {
+  private async writeWhole(record: Buffer): Promise<void> {
+    const bytes = this.fragmentLeft ? Buffer.concat([Buffer.from('\n'), record]) : record;
     try {
+      // The fragment is kept: count it, so that a later cut stops before it.
+      if (this.fragmentLeft) this.size = await this.fsl.fstatSize(this.fd);
       // 'a': every write lands at the end, whatever the position says.
       for (let off = 0; off < bytes.byteLength;) {
         const n = await this.fsl.write(this.fd, bytes, off, bytes.byteLength - off, null);
@@ -162,7 +172,16 @@ export class TranscriptLog extends Disposable {
         off += n;
       }
       await this.fsl.fdatasync(this.fd);
+      this.size += bytes.byteLength;
+      this.fragmentLeft = false;
     } catch (e) {
+      // A short write then a failure (a disk filling up) leaves part of this
+      // record: cut it off, or else the next record would be glued to it and
+      // be lost with it when the log is read.
+      await this.fsl.ftruncate(this.fd, this.size).then(
+        () => (this.fragmentLeft = false),
+        () => (this.fragmentLeft = true),
+      );
       throw fileSystemError(e, this.file, 'saving the transcript');
     }
   }
