@@ -62,6 +62,25 @@ export const nodeFileSystem: FileSystemLayer = {
     new Promise((resolve, reject) => fs.unlink(path, voidCallback(resolve, reject))),
 };
 
+/**
+ * Writes all of `buf` at `position` (null: at the descriptor's offset, the end
+ * for a file opened to append), continuing after short writes.
+ */
+export async function writeFully(
+  fsl: FileSystemLayer,
+  fd: number,
+  buf: Uint8Array,
+  position: number | null,
+): Promise<void> {
+  let off = 0;
+  while (off < buf.byteLength) {
+    const at = position === null ? null : position + off;
+    const n = await fsl.write(fd, buf, off, buf.byteLength - off, at);
+    if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+    off += n;
+  }
+}
+
 export type FaultCode = 'ENOSPC' | 'EDQUOT' | 'EACCES' | 'EPERM' | 'EROFS' | 'EIO' | 'ENOENT';
 
 export interface Fault {

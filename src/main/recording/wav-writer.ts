@@ -26,7 +26,7 @@ import {
   needsRf64,
   type PcmFormat,
 } from '../../core/wav-format';
-import { nodeFileSystem, type FileSystemLayer } from '../fs-layer';
+import { nodeFileSystem, writeFully, type FileSystemLayer } from '../fs-layer';
 import { fsyncDir, tempPathFor } from '../temp-files';
 
 export interface WavAppendWriterOptions {
@@ -374,20 +374,5 @@ export class WavAppendWriter extends Disposable {
       `The recording file ${this.path} is already closed.`,
       'This is a bug in Steno; please report it.',
     );
-  }
-}
-
-/** Writes all of `buf` at `position`, continuing after short writes. */
-async function writeFully(
-  fsl: FileSystemLayer,
-  fd: number,
-  buf: Uint8Array,
-  position: number,
-): Promise<void> {
-  let off = 0;
-  while (off < buf.byteLength) {
-    const n = await fsl.write(fd, buf, off, buf.byteLength - off, position + off);
-    if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
-    off += n;
   }
 }

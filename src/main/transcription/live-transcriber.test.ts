@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StenoError } from '../../core/errors';
 import type { HostModelPaths, HostSegment } from '../../core/host-protocol';
@@ -99,6 +101,32 @@ describe('LiveTranscriber', () => {
       [7, 0],
     ]);
     for (const s of subs) s.dispose();
+    live.dispose();
+    for (const h of hosts) h.dispose();
+  });
+
+  it('keeps the transcript when the recording folder was deleted and remade during the meeting', async () => {
+    const { live, hosts } = await startLive();
+    const host = hosts[0]!;
+    host.emit({
+      type: 'segment',
+      segment: segment(1, ' One.', [voice(0, 0.1)]),
+      committedSample: 0,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    // As RecordingSession does when its folder vanished: a new folder, the audio saved into it.
+    const audio = fs.readFileSync(path.join(dir, 'audio.wav'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'audio.wav'), audio);
+    host.emit({
+      type: 'segment',
+      segment: segment(3, ' Two.', [voice(1, 0.1)]),
+      committedSample: 0,
+    });
+    const transcript = await live.finish();
+    expect(transcript.segments.map((s) => s.text)).toEqual([' One.', ' Two.']);
+    expect((await loadTranscript(dir)).segments.map((s) => s.text)).toEqual([' One.', ' Two.']);
     live.dispose();
     for (const h of hosts) h.dispose();
   });

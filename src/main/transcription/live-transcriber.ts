@@ -196,6 +196,11 @@ export class LiveTranscriber extends Disposable {
 
   private async recluster(): Promise<Transcript> {
     await this.log.whenWritten();
+    // The folder was deleted and remade while recording (the session saved
+    // the audio again): save the transcript beside it too.
+    await this.log.restoreIfRemoved().catch((e: unknown) => {
+      this.failEmitter.fire(e as StenoError);
+    });
     const records = await readSegmentRecords(this.opts.folder);
     const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
     if (withEmbedding.length > 0) {

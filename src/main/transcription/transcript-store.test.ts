@@ -156,6 +156,30 @@ describe('TranscriptLog and loading', () => {
     });
   }
 
+  it('after its folder was deleted and remade, saves what it holds there and appends there', async () => {
+    const folder = path.join(dir, 'rec');
+    fs.mkdirSync(folder);
+    const log = TranscriptLog.open(folder);
+    await log.appendSegment(segment(1000, 0));
+    await log.appendSegment(segment(2000, 1));
+    expect(await log.restoreIfRemoved()).toBe(false); // still in place
+    fs.rmSync(folder, { recursive: true, force: true });
+    expect(await log.restoreIfRemoved()).toBe(false); // no folder to save into
+    fs.mkdirSync(folder);
+    expect(await log.restoreIfRemoved()).toBe(true);
+    await log.appendSegment(segment(3000, 0));
+    await log.appendLabels(new Map([[2000, 0]]));
+    log.dispose();
+    await log.whenWritten();
+    const records = await readSegmentRecords(folder);
+    expect(records.map((r) => [r.id, r.speaker])).toEqual([
+      [1000, 0],
+      [2000, 0],
+      [3000, 0],
+    ]);
+    expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
+  });
+
   it('a folder that does not exist fails at open with DIR_VANISHED', () => {
     expect(() => TranscriptLog.open(path.join(dir, 'gone'))).toThrow(
       expect.objectContaining({ code: 'DIR_VANISHED' }),

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { fileSystemError, StenoError } from '../../core/errors';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import type { Transcript, TranscriptSegment } from '../../core/transcript';
-import { nodeFileSystem, type FileSystemLayer } from '../fs-layer';
-import { writeFileAtomic } from '../temp-files';
+import { nodeFileSystem, writeFully, type FileSystemLayer } from '../fs-layer';
+import { fsyncDir, tempPathFor, writeFileAtomic } from '../temp-files';
 
 /**
  * The transcript of a recording is an append-only log beside its audio:
@@ -78,7 +78,8 @@ export class TranscriptLog extends Disposable {
     const file = path.join(folder, TRANSCRIPT_FILE);
     let fd: number;
     try {
-      fd = fs.openSync(file, 'a');
+      // '+': readable too, only so that restoreIfRemoved can copy it out.
+      fd = fs.openSync(file, 'a+');
     } catch (e) {
       throw fileSystemError(e, file, 'opening the transcript');
     }
@@ -87,7 +88,7 @@ export class TranscriptLog extends Disposable {
 
   private constructor(
     readonly file: string,
-    private readonly fd: number,
+    private fd: number,
     /** Bytes of whole records in the file. */
     private size: number,
     private readonly fsl: FileSystemLayer,
@@ -124,6 +125,58 @@ export class TranscriptLog extends Disposable {
       t: 'labels',
       labels: Object.fromEntries([...labels].map(([k, v]) => [String(k), v])),
     });
+  }
+
+  /**
+   * The recording's folder was deleted and remade (RecordingSession saves the
+   * audio into a new one): the log still writes to the deleted file through
+   * its descriptor. This copies what it holds to the log's path and goes on
+   * appending there. Returns whether it did; a log still in place, or a
+   * folder that was not remade, is left as it is.
+   */
+  restoreIfRemoved(): Promise<boolean> {
+    const run = this.tail.then(() => this.restoreNow());
+    this.tail = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private async restoreNow(): Promise<boolean> {
+    if (this.closed || fs.existsSync(this.file) || !fs.existsSync(path.dirname(this.file))) {
+      return false;
+    }
+    const tmp = tempPathFor(this.file);
+    let out: number | null = null;
+    let reopened: number;
+    try {
+      out = await this.fsl.open(tmp, 'wx', 0o644);
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      for (let pos = 0; pos < this.size;) {
+        const want = Math.min(buf.byteLength, this.size - pos);
+        const n = await this.fsl.read(this.fd, buf, 0, want, pos);
+        if (n <= 0) throw Object.assign(new Error('the transcript ended early'), { code: 'EIO' });
+        await writeFully(this.fsl, out, buf.subarray(0, n), pos);
+        pos += n;
+      }
+      await this.fsl.fdatasync(out);
+      await this.fsl.close(out);
+      out = null;
+      await fs.promises.rename(tmp, this.file);
+      await fsyncDir(path.dirname(this.file));
+      // Appends go to the restored file from now on, at its end.
+      reopened = await this.fsl.open(this.file, 'a+');
+    } catch (e) {
+      if (out !== null) await this.fsl.close(out).catch(() => {});
+      await this.fsl.unlink(tmp).catch(() => {});
+      throw fileSystemError(e, this.file, 'saving the transcript again');
+    }
+    const old = this.fd;
+    this.fd = reopened;
+    this.fragmentLeft = false;
+    await this.fsl.close(old).catch(() => {});
+    return true;
   }
 
   /** Resolves when every record accepted so far is on disk (or failed). */
@@ -165,12 +218,8 @@ export class TranscriptLog extends Disposable {
     try {
       // The fragment is kept: count it, so that a later cut stops before it.
       if (this.fragmentLeft) this.size = await this.fsl.fstatSize(this.fd);
-      // 'a': every write lands at the end, whatever the position says.
-      for (let off = 0; off < bytes.byteLength;) {
-        const n = await this.fsl.write(this.fd, bytes, off, bytes.byteLength - off, null);
-        if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
-        off += n;
-      }
+      // Opened to append: every write lands at the end.
+      await writeFully(this.fsl, this.fd, bytes, null);
       await this.fsl.fdatasync(this.fd);
       this.size += bytes.byteLength;
       this.fragmentLeft = false;
