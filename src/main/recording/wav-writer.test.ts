@@ -248,6 +248,23 @@ describe('WavAppendWriter', () => {
     await w.close();
   });
 
+  it('copyTo saves a removed file from its open descriptor, whole; appends are refused after it', async () => {
+    const file = path.join(dir, 'a.wav');
+    const copy = path.join(dir, 'copy.wav');
+    const w = await WavAppendWriter.create(file, mono);
+    const audio = pcm(48_000, 1, 7);
+    await w.append(audio);
+    fs.unlinkSync(file);
+    await w.copyTo(copy);
+    await expect(w.append(pcm(10, 1, 8))).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    await w.close();
+    w.dispose();
+    expect(headerOf(copy).dataBytes).toBe(audio.byteLength);
+    expect(fs.readFileSync(copy).subarray(WAV_HEADER_BYTES).equals(audio)).toBe(true);
+    expect(soxi('-s', copy)).toBe('48000');
+    expect(fs.readdirSync(dir)).toEqual(['copy.wav']);
+  });
+
   it('does not leak across create/append/sync/close, nor on the dispose and failure paths', async () => {
     const chunk = pcm(9600, 1, 5);
     let n = 0;

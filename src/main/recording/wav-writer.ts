@@ -62,6 +62,8 @@ export class WavAppendWriter extends Disposable {
   private syncFailure: StenoError | null = null;
   private error: StenoError | null = null;
   private closing: Promise<void> | null = null;
+  /** copyTo has begun: recording into this file is over. */
+  private copying = false;
 
   private constructor(
     private readonly fsl: FileSystemLayer,
@@ -158,7 +160,7 @@ export class WavAppendWriter extends Disposable {
       );
     }
     if (this.failure) return Promise.reject(this.failure);
-    if (this.closing || this.fd < 0) return Promise.reject(this.closedError());
+    if (this.closing || this.copying || this.fd < 0) return Promise.reject(this.closedError());
     // Fast path: nothing queued, so write at once instead of waiting a microtask turn.
     const p =
       this.appendsQueued === 0
@@ -190,10 +192,14 @@ export class WavAppendWriter extends Disposable {
    * open descriptor still reaches the audio, so it is synced, and the header
    * and every claimed byte are copied to `dest` (a temp file beside it, then a
    * rename). This is the one place the writer reads its file, and only after
-   * recording into it ended. Call before `close()`; `dest` must not exist.
+   * recording into it ended: appends are refused from here on. Call before
+   * `close()`; `dest` must not exist.
    */
   async copyTo(dest: string): Promise<void> {
     if (this.closing || this.fd < 0) throw this.failure ?? this.closedError();
+    // From here on the file must not change under the copy: no appends, and
+    // the timer's syncs find nothing to claim once this sync has run.
+    this.copying = true;
     await this.sync();
     const fd = this.fd;
     const total = WAV_HEADER_BYTES + this.claimed;
