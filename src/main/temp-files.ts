@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFully, type FileSystemLayer } from './fs-layer';
 
 /**
  * Temp-file hygiene. Every temp file Steno makes carries the suffix
@@ -36,6 +37,45 @@ export async function writeFileAtomic(finalPath: string, data: string | Uint8Arr
   } catch (e) {
     if (fd !== null) fs.closeSync(fd);
     await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** One buffer for every copy, whatever the file's length. */
+const COPY_BUFFER_BYTES = 1 << 20;
+
+/**
+ * Saves the first `length` bytes readable through `fd` as `dest`, atomically
+ * (a temp file beside it, fdatasync, rename, fsync of the directory): for a
+ * file whose name was removed while Steno held it open. The temp file is
+ * removed if anything fails; errors are the file system's own.
+ */
+export async function saveDescriptorAs(
+  fsl: FileSystemLayer,
+  fd: number,
+  length: number,
+  dest: string,
+): Promise<void> {
+  const tmp = tempPathFor(dest);
+  let out: number | null = null;
+  try {
+    out = await fsl.open(tmp, 'wx', 0o644);
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(COPY_BUFFER_BYTES, length)));
+    for (let pos = 0; pos < length;) {
+      const n = await fsl.read(fd, buf, 0, Math.min(buf.byteLength, length - pos), pos);
+      if (n <= 0) throw Object.assign(new Error('the file ended early'), { code: 'EIO' });
+      await writeFully(fsl, out, buf.subarray(0, n), pos);
+      pos += n;
+    }
+    await fsl.fdatasync(out);
+    const closing = out;
+    out = null;
+    await fsl.close(closing);
+    await fs.promises.rename(tmp, dest);
+    await fsyncDir(path.dirname(dest));
+  } catch (e) {
+    if (out !== null) await fsl.close(out).catch(() => {});
+    await fsl.unlink(tmp).catch(() => {});
     throw e;
   }
 }

@@ -13,8 +13,6 @@
  *   for an fdatasync (which can take hundreds of milliseconds on a busy disk):
  *   a sync claims only what was written when it started.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import { StenoError, fileSystemError } from '../../core/errors';
 import {
@@ -27,7 +25,7 @@ import {
   type PcmFormat,
 } from '../../core/wav-format';
 import { nodeFileSystem, writeFully, type FileSystemLayer } from '../fs-layer';
-import { fsyncDir, tempPathFor } from '../temp-files';
+import { saveDescriptorAs } from '../temp-files';
 
 export interface WavAppendWriterOptions {
   fs?: FileSystemLayer;
@@ -37,7 +35,6 @@ export interface WavAppendWriterOptions {
 
 const DEFAULT_SYNC_INTERVAL_MS = 1000;
 const MAX_SYNC_INTERVAL_MS = 2000;
-const COPY_BUFFER_BYTES = 1 << 20;
 const noop = (): void => {};
 
 export class WavAppendWriter extends Disposable {
@@ -201,34 +198,9 @@ export class WavAppendWriter extends Disposable {
     // the timer's syncs find nothing to claim once this sync has run.
     this.copying = true;
     await this.sync();
-    const fd = this.fd;
-    const total = WAV_HEADER_BYTES + this.claimed;
-    const tmp = tempPathFor(dest);
-    let out: number | null = null;
     try {
-      out = await this.fsl.open(tmp, 'wx', 0o644);
-      // Bounded: one 1 MiB buffer whatever the recording's length.
-      const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER_BYTES, total));
-      for (let pos = 0; pos < total;) {
-        const n = await this.fsl.read(fd, buf, 0, Math.min(buf.byteLength, total - pos), pos);
-        if (n <= 0) throw Object.assign(new Error('the file ended early'), { code: 'EIO' });
-        await writeFully(this.fsl, out, buf.subarray(0, n), pos);
-        pos += n;
-      }
-      await this.fsl.fdatasync(out);
-      await this.fsl.close(out);
-      out = null;
-      await fs.promises.rename(tmp, dest);
-      await fsyncDir(path.dirname(dest));
+      await saveDescriptorAs(this.fsl, this.fd, WAV_HEADER_BYTES + this.claimed, dest);
     } catch (e) {
-      if (out !== null) {
-        try {
-          this.fsl.closeSync(out);
-        } catch {
-          /* the descriptor is gone either way */
-        }
-      }
-      await this.fsl.unlink(tmp).catch(noop);
       throw fileSystemError(e, dest, 'saving the audio again');
     }
   }

@@ -4,7 +4,7 @@ import { fileSystemError, StenoError } from '../../core/errors';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import type { Transcript, TranscriptSegment } from '../../core/transcript';
 import { nodeFileSystem, writeFully, type FileSystemLayer } from '../fs-layer';
-import { fsyncDir, tempPathFor, writeFileAtomic } from '../temp-files';
+import { saveDescriptorAs, writeFileAtomic } from '../temp-files';
 
 /**
  * The transcript of a recording is an append-only log beside its audio:
@@ -147,29 +147,12 @@ export class TranscriptLog extends Disposable {
     if (this.closed || fs.existsSync(this.file) || !fs.existsSync(path.dirname(this.file))) {
       return false;
     }
-    const tmp = tempPathFor(this.file);
-    let out: number | null = null;
     let reopened: number;
     try {
-      out = await this.fsl.open(tmp, 'wx', 0o644);
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      for (let pos = 0; pos < this.size;) {
-        const want = Math.min(buf.byteLength, this.size - pos);
-        const n = await this.fsl.read(this.fd, buf, 0, want, pos);
-        if (n <= 0) throw Object.assign(new Error('the transcript ended early'), { code: 'EIO' });
-        await writeFully(this.fsl, out, buf.subarray(0, n), pos);
-        pos += n;
-      }
-      await this.fsl.fdatasync(out);
-      await this.fsl.close(out);
-      out = null;
-      await fs.promises.rename(tmp, this.file);
-      await fsyncDir(path.dirname(this.file));
+      await saveDescriptorAs(this.fsl, this.fd, this.size, this.file);
       // Appends go to the restored file from now on, at its end.
       reopened = await this.fsl.open(this.file, 'a+');
     } catch (e) {
-      if (out !== null) await this.fsl.close(out).catch(() => {});
-      await this.fsl.unlink(tmp).catch(() => {});
       throw fileSystemError(e, this.file, 'saving the transcript again');
     }
     const old = this.fd;
