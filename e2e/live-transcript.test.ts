@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bestNormalizedCorrelation } from '../src/testing/correlation';
 import { ensureSyntheticMeeting, type SyntheticMeeting } from '../src/testing/synthetic-meeting';
 import { makeTempDir, removeTempDir } from '../src/testing/tmp';
-import { readMonoSamples, soxDuration } from './support/audio';
+import { readMonoSamples, soxDuration, spokenSentence } from './support/audio';
 import { testModels } from '../src/testing/test-models';
 import { runSteno, StenoProcess, type CliEvent } from './support/steno-cli';
 import { playIntoMic, requireVirtualMic } from './support/virtual-mic';
@@ -154,6 +155,44 @@ describe('live transcript from the model host', () => {
     );
     expect(final.segments.length).toBe(meeting.turns.length);
     for (const s of final.segments) expect(s.text).toBe(models.text);
-    void path;
   }, 300_000);
+
+  it('the recording folder deleted mid-meeting: audio and transcript are both saved again', async () => {
+    const sentence = spokenSentence(
+      'rescue-sentence',
+      'Nothing said in this meeting is lost when its folder disappears.',
+    );
+    const rec = new StenoProcess([
+      'record',
+      '--json',
+      '--out',
+      out,
+      '--whisper-model',
+      models.whisper,
+      '--embedding-model',
+      models.embedding,
+      '--seconds',
+      '60',
+    ]);
+    await rec.waitFor((e) => e.event === 'transcript-started', 60_000);
+    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+    await playIntoMic(sentence);
+    await rec.waitFor((e) => e.event === 'segment', 30_000);
+    const file = String(rec.last('started')!.path);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    const { code } = await rec.exited;
+    expect(code).toBe(1);
+    const stopped = rec.last('stopped')!;
+    expect((stopped.error as { code: string }).code).toBe('DIR_VANISHED');
+    expect(rec.stderr).toMatch(/were saved again to/);
+    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    // The segment shown live is in the remade folder's transcript.
+    const id = String(rec.last('started')!.id);
+    const printed = await runSteno(['transcript', id, '--json', '--out', out]);
+    const t = printed.events.find((e) => e.event === 'transcript') as unknown as {
+      segments: Segment[];
+    };
+    expect(t.segments.length).toBeGreaterThanOrEqual(1);
+    expect(t.segments[0]!.text).toBe(models.text);
+  }, 180_000);
 });
