@@ -77,18 +77,18 @@ export class RecordingsStore {
    * so that what the open file still holds can be saved. No marker: nothing
    * records into it any more. Only the folder itself: if the recordings
    * directory is gone too (a drive unplugged, its mount point left), nothing
-   * is made on whatever disk lies beneath.
+   * is made on whatever disk lies beneath. `created` is false when the folder
+   * was there (only the audio file was removed).
    */
-  async recreate(id: string): Promise<string> {
+  async recreate(id: string): Promise<{ dir: string; created: boolean }> {
     const dir = this.dirOf(id);
     try {
-      await fs.promises.mkdir(dir).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
+      await fs.promises.mkdir(dir);
+      return { dir, created: true };
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return { dir, created: false };
       throw fileSystemError(e, dir, 'making the recording folder again');
     }
-    return dir;
   }
 
   async writeMeta(meta: RecordingMeta): Promise<void> {

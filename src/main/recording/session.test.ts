@@ -274,6 +274,21 @@ describe('RecordingSession', () => {
     expect(listFilesRecursive(dir)).toEqual([]);
   });
 
+  it('only the audio file deleted, and it cannot be saved again: the folder and its details stay', async () => {
+    const store = new RecordingsStore(dir);
+    const capture = manualCapture();
+    const fsl = withFaults(nodeFileSystem, { op: 'open', code: 'EROFS', afterBytes: 50_000 });
+    const session = await RecordingSession.start({ store, capture, fs: fsl });
+    capture.pump(50);
+    while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);
+    fs.rmSync(session.audioPath);
+    const meta = await session.stop();
+    session.dispose();
+    expect(meta.state).toBe('failed');
+    expect(session.error?.message).toMatch(/could not be saved again/);
+    expect((await store.readMeta(session.id))?.error?.code).toBe('DIR_VANISHED');
+  });
+
   it('recovery rebuilds a recording whose process died, and sweeps temp files', async () => {
     const store = new RecordingsStore(dir);
     const capture = manualCapture();

@@ -360,15 +360,14 @@ export class RecordingSession extends Disposable {
     let outcome: string;
     let remade = false;
     try {
-      await this.store.recreate(this.meta.id);
-      remade = true;
+      remade = (await this.store.recreate(this.meta.id)).created;
       await this.writer.copyTo(this.audioPath);
       const seconds = this.writer.bytesDurable / 2 / this.capture.format.sampleRate;
       outcome = `The ${seconds.toFixed(1)} s recorded until then were saved again to ${this.audioPath}.`;
     } catch (e) {
       const reason = isStenoError(e) ? e.message : String(e);
       outcome = `The audio recorded until then could not be saved again: ${reason}`;
-      // No folder that claims a recording it does not hold.
+      // No folder of ours that claims a recording it does not hold.
       if (remade)
         await fs.promises.rm(this.folder, { recursive: true, force: true }).catch(() => {});
     }
