@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFully, type FileSystemLayer } from './fs-layer';
+import { nodeFileSystem, writeFully, type FileSystemLayer } from './fs-layer';
 
 /**
  * Temp-file hygiene. Every temp file Steno makes carries the suffix
@@ -27,10 +27,10 @@ export async function writeFileAtomic(finalPath: string, data: string | Uint8Arr
   const tmp = tempPathFor(finalPath);
   let fd: number | null = null;
   try {
-    fd = await openAsync(tmp, 'wx');
-    await writeAllAsync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fd = await nodeFileSystem.open(tmp, 'wx', 0o644);
+    await writeFully(nodeFileSystem, fd, typeof data === 'string' ? Buffer.from(data) : data, null);
     await fsyncAsync(fd);
-    await closeAsync(fd);
+    await nodeFileSystem.close(fd);
     fd = null;
     await fs.promises.rename(tmp, finalPath);
     await fsyncDir(path.dirname(finalPath));
@@ -110,7 +110,7 @@ export async function sweepTempFiles(root: string): Promise<string[]> {
 
 /** Makes a rename or a new entry in `dir` durable. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fd = await openAsync(dir, 'r');
+  const fd = await nodeFileSystem.open(dir, 'r');
   try {
     await fsyncAsync(fd);
   } finally {
@@ -118,25 +118,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function openAsync(p: string, flags: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    fs.open(p, flags, 0o644, (e, fd) => (e ? reject(e) : resolve(fd))),
-  );
-}
-
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
-}
-
-function closeAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.close(fd, (e) => (e ? reject(e) : resolve())));
-}
-
-async function writeAllAsync(fd: number, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.byteLength) {
-    off += await new Promise<number>((resolve, reject) =>
-      fs.write(fd, data, off, data.byteLength - off, null, (e, n) => (e ? reject(e) : resolve(n))),
-    );
-  }
 }
