@@ -13,10 +13,7 @@ import path from 'node:path';
 import { openNaudiodonCapture } from '../src/main/capture/naudiodon-capture';
 import { RecordingsStore } from '../src/main/recording/recordings-store';
 import { RecordingSession } from '../src/main/recording/session';
-
-function mb(bytes: number): number {
-  return Math.round((bytes / 1024 / 1024) * 10) / 10;
-}
+import { gc, mb } from './support';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -34,7 +31,7 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
     // is collected now, so that V8's memory reducer does not collect it
     // inside the window: what is measured is recording's own cost,
     // including the collection of its own garbage.
-    globalThis.gc?.();
+    gc();
     const rssStart = process.memoryUsage().rss;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
