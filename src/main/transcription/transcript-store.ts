@@ -135,12 +135,7 @@ export class TranscriptLog extends Disposable {
    * folder that was not remade, is left as it is.
    */
   restoreIfRemoved(): Promise<boolean> {
-    const run = this.tail.then(() => this.restoreNow());
-    this.tail = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
+    return this.enqueue(() => this.restoreNow());
   }
 
   private async restoreNow(): Promise<boolean> {
@@ -188,12 +183,23 @@ export class TranscriptLog extends Disposable {
     }
     const bytes = Buffer.from(JSON.stringify(line) + '\n');
     this.pending++;
-    const written = this.tail.then(() => this.writeWhole(bytes));
-    this.tail = written.then(
-      () => void this.pending--,
-      () => void this.pending--,
+    return this.enqueue(async () => {
+      try {
+        await this.writeWhole(bytes);
+      } finally {
+        this.pending--;
+      }
+    });
+  }
+
+  /** Runs `op` after everything enqueued before it; a failure does not stop the chain. */
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(op);
+    this.tail = run.then(
+      () => {},
+      () => {},
     );
-    return written;
+    return run;
   }
 
   private async writeWhole(record: Buffer): Promise<void> {
