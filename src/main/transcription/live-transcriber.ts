@@ -81,6 +81,9 @@ export class LiveTranscriber extends Disposable {
   /** Utterances in which Whisper found no text; not written to the transcript. */
   emptyUtterances = 0;
 
+  /** The transcript log's errors are StenoErrors (the file, the problem, what to do). */
+  private readonly reportLogFailure = (e: unknown): void => this.failEmitter.fire(e as StenoError);
+
   constructor(private readonly opts: LiveTranscriberOptions) {
     super();
     this.log = this._register(TranscriptLog.open(opts.folder));
@@ -186,10 +189,7 @@ export class LiveTranscriber extends Disposable {
       speaker,
       embeddings: segment.embeddings,
     };
-    this.log.appendSegment(record).then(
-      () => this.segmentsWritten++,
-      (e: unknown) => this.failEmitter.fire(e as StenoError),
-    );
+    this.log.appendSegment(record).then(() => this.segmentsWritten++, this.reportLogFailure);
     const { embeddings: _e, ...visible } = record;
     this.segmentEmitter.fire(visible);
   }
@@ -198,9 +198,7 @@ export class LiveTranscriber extends Disposable {
     await this.log.whenWritten();
     // The folder was deleted and remade while recording (the session saved
     // the audio again): save the transcript beside it too.
-    await this.log.restoreIfRemoved().catch((e: unknown) => {
-      this.failEmitter.fire(e as StenoError);
-    });
+    await this.log.restoreIfRemoved().catch(this.reportLogFailure);
     const records = await readSegmentRecords(this.opts.folder);
     const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
     if (withEmbedding.length > 0) {
@@ -215,9 +213,7 @@ export class LiveTranscriber extends Disposable {
         if (labels[i] !== r.speaker) changes.set(r.id, labels[i]!);
       });
       if (changes.size > 0) {
-        await this.log.appendLabels(changes).catch((e: unknown) => {
-          this.failEmitter.fire(e as StenoError);
-        });
+        await this.log.appendLabels(changes).catch(this.reportLogFailure);
       }
     }
     const transcript = await loadTranscript(this.opts.folder);
