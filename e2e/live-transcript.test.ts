@@ -29,11 +29,8 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => removeTempDir(out));
 
-/** Records while the synthetic meeting plays into the microphone. */
-async function recordMeeting(
-  onHostReady?: (e: CliEvent, rec: StenoProcess) => void,
-  extraSeconds = 4,
-) {
+/** `steno record` with the test models for `seconds`, once its transcription has started. */
+async function recordWithModels(seconds: number): Promise<StenoProcess> {
   const rec = new StenoProcess([
     'record',
     '--json',
@@ -44,9 +41,18 @@ async function recordMeeting(
     '--embedding-model',
     models.embedding,
     '--seconds',
-    String(Math.ceil(meeting.durationS + extraSeconds)),
+    String(seconds),
   ]);
   await rec.waitFor((e) => e.event === 'transcript-started', 60_000);
+  return rec;
+}
+
+/** Records while the synthetic meeting plays into the microphone. */
+async function recordMeeting(
+  onHostReady?: (e: CliEvent, rec: StenoProcess) => void,
+  extraSeconds = 4,
+) {
+  const rec = await recordWithModels(Math.ceil(meeting.durationS + extraSeconds));
   let readyCount = 0;
   const watcher = setInterval(() => {
     const ready = rec.events.filter((e) => e.event === 'host-ready');
@@ -162,19 +168,7 @@ describe('live transcript from the model host', () => {
       'rescue-sentence',
       'Nothing said in this meeting is lost when its folder disappears.',
     );
-    const rec = new StenoProcess([
-      'record',
-      '--json',
-      '--out',
-      out,
-      '--whisper-model',
-      models.whisper,
-      '--embedding-model',
-      models.embedding,
-      '--seconds',
-      '60',
-    ]);
-    await rec.waitFor((e) => e.event === 'transcript-started', 60_000);
+    const rec = await recordWithModels(60);
     await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
     await playIntoMic(sentence);
     await rec.waitFor((e) => e.event === 'segment', 30_000);
