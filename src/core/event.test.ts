@@ -36,3 +36,26 @@ describe('Emitter', () => {
     emitter.dispose();
   });
 });
+
+describe('Emitter isolates listeners', () => {
+  it('a throwing listener reaches neither fire() nor the other listeners, and is reported', async () => {
+    const { setUnexpectedErrorHandler } = await import('./unexpected-error');
+    const reported: unknown[] = [];
+    const previous = setUnexpectedErrorHandler((e) => reported.push(e));
+    try {
+      const emitter = new Emitter<number>();
+      const seen: number[] = [];
+      emitter.event(() => {
+        throw new Error('listener bug');
+      });
+      emitter.event((n) => seen.push(n));
+      expect(() => emitter.fire(7)).not.toThrow();
+      expect(seen).toEqual([7]);
+      expect(reported).toHaveLength(1);
+      expect((reported[0] as Error).message).toBe('listener bug');
+      emitter.dispose();
+    } finally {
+      setUnexpectedErrorHandler(previous);
+    }
+  });
+});

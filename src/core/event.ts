@@ -1,4 +1,5 @@
 import { toDisposable, type IDisposable } from './lifecycle';
+import { onUnexpectedError } from './unexpected-error';
 
 export type Event<T> = (listener: (e: T) => void) => IDisposable;
 
@@ -7,6 +8,9 @@ export type Event<T> = (listener: (e: T) => void) => IDisposable;
  * its listener; disposing the emitter disposes every subscription, since they
  * cannot fire again. Capacity: `maxListeners` (default 64); adding one more
  * throws, because an unbounded listener list is always a leak.
+ *
+ * A listener that throws never reaches the code that fired the event nor the
+ * other listeners: its error goes to `onUnexpectedError` (which fails tests).
  */
 export class Emitter<T> {
   private readonly subscriptions = new Map<(e: T) => void, IDisposable>();
@@ -33,12 +37,10 @@ export class Emitter<T> {
   fire(e: T): void {
     if (this.subscriptions.size === 1) {
       // The common case (one owner listening) without allocating a copy.
-      for (const l of this.subscriptions.keys()) l(e);
+      for (const l of this.subscriptions.keys()) deliver(l, e);
       return;
     }
-    for (const l of [...this.subscriptions.keys()]) {
-      l(e);
-    }
+    for (const l of [...this.subscriptions.keys()]) deliver(l, e);
   }
 
   dispose(): void {
@@ -46,5 +48,13 @@ export class Emitter<T> {
     this.disposed = true;
     for (const sub of [...this.subscriptions.values()]) sub.dispose();
     this.subscriptions.clear();
+  }
+}
+
+function deliver<T>(listener: (e: T) => void, e: T): void {
+  try {
+    listener(e);
+  } catch (error) {
+    onUnexpectedError(error);
   }
 }

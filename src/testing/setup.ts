@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, expect } from 'vitest';
 import { setDisposableTracker, type DisposableTracker, type IDisposable } from '../core/lifecycle';
+import { setUnexpectedErrorHandler } from '../core/unexpected-error';
 
 /**
  * Every test runs under a disposable tracker, as VS Code's
@@ -17,10 +18,26 @@ class LeakTracker implements DisposableTracker {
 }
 
 let current: LeakTracker | null = null;
+/** Errors that reached `onUnexpectedError` (a listener threw): each fails its test. */
+let unexpected: unknown[] = [];
 
 beforeEach(() => {
   current = new LeakTracker();
   setDisposableTracker(current);
+  unexpected = [];
+  setUnexpectedErrorHandler((e) => unexpected.push(e));
+});
+
+afterEach(() => {
+  setUnexpectedErrorHandler(null);
+  if (unexpected.length > 0) {
+    const errors = unexpected;
+    unexpected = [];
+    expect.fail(
+      `${errors.length} unexpected error(s) reached onUnexpectedError:\n` +
+        errors.map((e) => (e as Error)?.stack ?? String(e)).join('\n---\n'),
+    );
+  }
 });
 
 afterEach(() => {
