@@ -2,25 +2,59 @@
  * Errors that reach a person carry a stable code, a sentence saying what
  * happened, and what to do next.
  */
-export type StenoErrorCode =
-  | 'DEVICE_NOT_FOUND'
-  | 'DEVICE_OPEN_FAILED'
-  | 'DEVICE_LOST'
-  | 'NO_INPUT_DEVICE'
-  | 'DISK_FULL'
-  | 'DIR_UNWRITABLE'
-  | 'DIR_VANISHED'
-  | 'WRITE_FAILED'
-  | 'INVALID_STATE'
-  | 'INVALID_ARGUMENT'
-  | 'NATIVE_UNAVAILABLE'
-  | 'RECORDING_NOT_FOUND'
+export const STENO_ERROR_CODES = [
+  'DEVICE_NOT_FOUND',
+  'DEVICE_OPEN_FAILED',
+  'DEVICE_LOST',
+  'NO_INPUT_DEVICE',
+  'DISK_FULL',
+  'DIR_UNWRITABLE',
+  'DIR_VANISHED',
+  'WRITE_FAILED',
+  'INVALID_STATE',
+  'INVALID_ARGUMENT',
+  'NATIVE_UNAVAILABLE',
+  'RECORDING_NOT_FOUND',
   /** A file is not a WAV Steno can read, or too damaged to repair. */
-  | 'WAV_UNREADABLE'
+  'WAV_UNREADABLE',
   /** A model file is missing, unreadable or not the model it claims to be. */
-  | 'MODEL_INVALID'
+  'MODEL_INVALID',
   /** The model-host process failed or could not be started. */
-  | 'HOST_FAILED';
+  'HOST_FAILED',
+  /** A second recording was asked for while one is running. */
+  'ALREADY_RECORDING',
+  /** Pause, resume or stop was asked for with no recording running. */
+  'NOT_RECORDING',
+  /** A payload that crossed a process boundary is not what the API accepts. */
+  'INVALID_PAYLOAD',
+  /** A command the API does not have. */
+  'UNKNOWN_COMMAND',
+  /** A client speaks another version of the API. */
+  'API_VERSION_MISMATCH',
+  /** A request without the right token, from a foreign origin, or from an untrusted frame. */
+  'UNAUTHORIZED',
+  /** A client fell too far behind the event stream and was disconnected. */
+  'CLIENT_TOO_SLOW',
+  /** The settings file could not be read or written. */
+  'SETTINGS_INVALID',
+  /** A bug: something failed that has no more specific code. */
+  'INTERNAL',
+] as const;
+
+export type StenoErrorCode = (typeof STENO_ERROR_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(STENO_ERROR_CODES);
+
+export function isStenoErrorCode(code: unknown): code is StenoErrorCode {
+  return typeof code === 'string' && KNOWN_CODES.has(code);
+}
+
+/** The shape an error has when it crosses a process boundary. */
+export interface WireStenoError {
+  code: StenoErrorCode;
+  message: string;
+  action: string;
+}
 
 export class StenoError extends Error {
   constructor(
@@ -38,9 +72,25 @@ export class StenoError extends Error {
     return `${this.message} ${this.action} [${this.code}]`;
   }
 
-  toJSON(): { code: StenoErrorCode; message: string; action: string } {
+  toJSON(): WireStenoError {
     return { code: this.code, message: this.message, action: this.action };
   }
+
+  /** Rebuilds an error that crossed a boundary; an unknown code becomes INTERNAL. */
+  static fromWire(e: { code: string; message: string; action: string }): StenoError {
+    return new StenoError(isStenoErrorCode(e.code) ? e.code : 'INTERNAL', e.message, e.action);
+  }
+}
+
+/** Any thrown value as a StenoError a person can read (a bug becomes INTERNAL). */
+export function toStenoError(e: unknown, doing: string): StenoError {
+  if (isStenoError(e)) return e;
+  return new StenoError(
+    'INTERNAL',
+    `Something went wrong while ${doing}: ${(e as Error)?.message ?? String(e)}.`,
+    'Try again; if it happens again, report it with the log (steno --verbose).',
+    { cause: e },
+  );
 }
 
 export function isStenoError(e: unknown): e is StenoError {
