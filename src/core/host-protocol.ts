@@ -118,3 +118,61 @@ export function parseMainToHost(value: unknown): MainToHost | null {
       return null;
   }
 }
+
+/** Largest text a host message may carry (a segment's words, an error's sentence). */
+const MAX_HOST_TEXT = 20_000;
+/** Most embedding windows one utterance may carry (a 30 s utterance at 0.25 s hops is 120). */
+const MAX_EMBEDDINGS = 512;
+
+/**
+ * Checks a message from the host before main trusts it. The host is our own
+ * process, but a crash mid-write, a bug or a native library printing into the
+ * channel must never throw in main or reach the recording: a malformed
+ * message is dropped (null) and counted by the connection.
+ */
+export function parseHostToMain(value: unknown): HostToMain | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const int = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  const text = (x: unknown) => typeof x === 'string' && x.length <= MAX_HOST_TEXT;
+  const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+  const wireError = (x: unknown) => obj(x) && text(x.code) && text(x.message) && text(x.action);
+  const span = (x: Record<string, unknown>) =>
+    int(x.startSample) && int(x.endSample) && text(x.text);
+  switch (v.type) {
+    case 'ready':
+      return int(v.id) &&
+        obj(v.info) &&
+        text(v.info.whisper) &&
+        int(v.info.embeddingDimension) &&
+        int(v.info.pid)
+        ? (v as unknown as HostToMain)
+        : null;
+    case 'ack':
+      return int(v.seq) && int(v.committedSample) ? (v as unknown as HostToMain) : null;
+    case 'segment': {
+      const s = v.segment;
+      return obj(s) &&
+        span(s) &&
+        text(s.language) &&
+        Array.isArray(s.embeddings) &&
+        s.embeddings.length <= MAX_EMBEDDINGS &&
+        s.embeddings.every((e) => e instanceof Float32Array) &&
+        int(v.committedSample)
+        ? (v as unknown as HostToMain)
+        : null;
+    }
+    case 'partial':
+      return obj(v.partial) && span(v.partial) ? (v as unknown as HostToMain) : null;
+    case 'flushed':
+      return int(v.id) && int(v.committedSample) ? (v as unknown as HostToMain) : null;
+    case 'pong':
+      return int(v.id) && int(v.rssBytes) ? (v as unknown as HostToMain) : null;
+    case 'error':
+      return (v.id === null || int(v.id)) && wireError(v.error)
+        ? (v as unknown as HostToMain)
+        : null;
+    default:
+      return null;
+  }
+}

@@ -74,7 +74,11 @@ describe('model host process', () => {
 
     let reply = nextMessage(child);
     child.send({ type: 'ping', id: 'not-a-number' });
-    expect(await reply).toMatchObject({ type: 'error', code: 'bad-message' });
+    expect(await reply).toMatchObject({
+      type: 'error',
+      id: null,
+      error: { code: 'INVALID_PAYLOAD', message: expect.any(String), action: expect.any(String) },
+    });
 
     reply = nextMessage(child);
     child.send({ type: 'ping', id: 8 });

@@ -150,10 +150,15 @@ function runHost(port: ParentPort): void {
     port.onDidReceiveMessage((raw) => {
       const message = parseMainToHost(raw);
       if (!message) {
-        port.postMessage({
+        // In the protocol's own shape, so main can read it like any other error.
+        send({
           type: 'error',
-          code: 'bad-message',
-          message: 'The model host received a message it does not know.',
+          id: null,
+          error: {
+            code: 'INVALID_PAYLOAD',
+            message: 'The model host received a message it does not know.',
+            action: 'This is a bug in Steno; the message was ignored.',
+          },
         });
         return;
       }

@@ -1,6 +1,6 @@
 import { Emitter } from '../core/event';
 import { Disposable } from '../core/lifecycle';
-import type { HostToMain, MainToHost } from '../core/host-protocol';
+import { parseHostToMain, type HostToMain, type MainToHost } from '../core/host-protocol';
 import type { HostConnection, HostExit } from '../main/transcription/host-process';
 
 export interface ReceivedChunk {
@@ -16,6 +16,9 @@ export interface ReceivedChunk {
  * flow control). It commits audio up to `commitUpTo` (default: all of it),
  * as the real host commits audio once its utterances are done.
  */
+/** The resident size a scripted host reports when pinged. */
+export const SCRIPTED_HOST_RSS_BYTES = 50 * 1024 * 1024;
+
 export class ScriptedHost extends Disposable implements HostConnection {
   private readonly messages = this._register(new Emitter<HostToMain>());
   private readonly exits = this._register(new Emitter<HostExit>());
@@ -23,6 +26,8 @@ export class ScriptedHost extends Disposable implements HostConnection {
   readonly onDidExit = this.exits.event;
   readonly pid = undefined;
   readonly stderrTail = '';
+  /** Raw messages (emitRaw) that failed the protocol's validator and were dropped. */
+  malformedMessages = 0;
   private resolveExit!: (e: HostExit) => void;
   readonly exited = new Promise<HostExit>((r) => (this.resolveExit = r));
   private done = false;
@@ -32,7 +37,14 @@ export class ScriptedHost extends Disposable implements HostConnection {
   private readonly heldAcks: number[] = [];
   private receivedEnd = 0;
 
-  constructor(private readonly script: { holdAcks?: boolean; commitUpTo?: number } = {}) {
+  constructor(
+    private readonly script: {
+      holdAcks?: boolean;
+      commitUpTo?: number;
+      /** false: pings go unanswered, as from a host busy in a long native call. */
+      answerPings?: boolean;
+    } = {},
+  ) {
     super();
   }
 
@@ -57,7 +69,9 @@ export class ScriptedHost extends Disposable implements HostConnection {
           this.messages.fire({ type: 'flushed', id: m.id, committedSample: m.endSample });
           break;
         case 'ping':
-          this.messages.fire({ type: 'pong', id: m.id, rssBytes: 0 });
+          if (this.script.answerPings !== false) {
+            this.messages.fire({ type: 'pong', id: m.id, rssBytes: SCRIPTED_HOST_RSS_BYTES });
+          }
           break;
         case 'shutdown':
           this.exit({ code: 0, signal: null });
@@ -71,6 +85,17 @@ export class ScriptedHost extends Disposable implements HostConnection {
   /** Sends a message as the host would (a segment, a partial, an error). */
   emit(message: HostToMain): void {
     if (!this.done) this.messages.fire(message);
+  }
+
+  /**
+   * Sends anything, as a broken host could: it goes through the protocol's
+   * validator as on a real connection, and is dropped (and counted) if malformed.
+   */
+  emitRaw(raw: unknown): void {
+    if (this.done) return;
+    const m = parseHostToMain(raw);
+    if (m) this.messages.fire(m);
+    else this.malformedMessages++;
   }
 
   /** Sends the acknowledgements held back so far. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Emitter, type Event } from '../../core/event';
 import { Disposable, toDisposable, type IDisposable } from '../../core/lifecycle';
-import type { HostToMain, MainToHost } from '../../core/host-protocol';
+import { parseHostToMain, type HostToMain, type MainToHost } from '../../core/host-protocol';
 
 /**
  * One running model-host process, whatever started it. Node (CLI, tests,
@@ -22,6 +22,8 @@ export interface HostConnection extends IDisposable {
   kill(): void;
   /** The last lines the host wrote to stderr, for crash reports (at most 8 KiB). */
   readonly stderrTail: string;
+  /** Messages that were not the protocol's shape: dropped, never delivered. */
+  readonly malformedMessages: number;
 }
 
 export interface HostExit {
@@ -73,11 +75,17 @@ class ChildHostConnection extends Disposable implements HostConnection {
   readonly onDidExit = this.exitEmitter.event;
   readonly exited: Promise<HostExit>;
   private tail = '';
+  /** Messages from the host that were not the protocol's shape; dropped. */
+  malformedMessages = 0;
   private hasExited = false;
 
   constructor(private readonly child: ChildProcess) {
     super();
-    const onMessage = (m: unknown) => this.messageEmitter.fire(m as HostToMain);
+    const onMessage = (raw: unknown) => {
+      const m = parseHostToMain(raw);
+      if (m) this.messageEmitter.fire(m);
+      else this.malformedMessages++;
+    };
     child.on('message', onMessage);
     // Both pipes must be drained or a chatty host blocks on a full pipe.
     const onOutput = (d: Buffer) => {

@@ -60,6 +60,7 @@ export class ModelHostSupervisor extends Disposable {
   private readonly readyEmitter = this._register(new Emitter<HostReadyInfo>());
   private readonly crashEmitter = this._register(new Emitter<HostCrash>());
   private readonly failEmitter = this._register(new Emitter<StenoError>());
+  private readonly parkEmitter = this._register(new Emitter<void>());
   /** Every message from the current host (acks, segments, partials, errors). */
   readonly onDidMessage = this.messageEmitter.event;
   /** A host (the first, or a restarted one) has loaded its models. */
@@ -67,6 +68,8 @@ export class ModelHostSupervisor extends Disposable {
   readonly onDidCrash = this.crashEmitter.event;
   /** Transcription cannot continue (bad model, or the host cannot start). */
   readonly onDidFail = this.failEmitter.event;
+  /** The host exited after being idle (its memory is back with the OS); `wake` starts another. */
+  readonly onDidPark = this.parkEmitter.event;
 
   private state: State = 'idle';
   private readonly current = this._register(new MutableDisposable<DisposableStore>());
@@ -140,7 +143,8 @@ export class ModelHostSupervisor extends Disposable {
   send(message: MainToHost): boolean {
     if (this.state !== 'ready' || !this.connection) return false;
     this.connection.send(message);
-    this.armIdleTimer();
+    // A ping (metrics ask every second) is not work: it must not keep an idle host alive.
+    if (message.type !== 'ping') this.armIdleTimer();
     return true;
   }
 
@@ -161,6 +165,7 @@ export class ModelHostSupervisor extends Disposable {
     this.current.value = undefined;
     this.connection = null;
     this.state = 'parked';
+    this.parkEmitter.fire();
   }
 
   private async waitForExit(connection: HostConnection): Promise<void> {
@@ -228,6 +233,24 @@ export class ModelHostSupervisor extends Disposable {
         );
       }
     });
+  }
+
+  /**
+   * The host's resident memory as it reports it, or null when no host is
+   * ready or it does not answer within `timeoutMs` (shown as unknown, not 0).
+   */
+  async hostRssBytes(timeoutMs: number): Promise<number | null> {
+    if (this.state !== 'ready') return null;
+    try {
+      const reply = await this.request(
+        (id) => ({ type: 'ping', id }),
+        (m, id) => m.type === 'pong' && m.id === id,
+        timeoutMs,
+      );
+      return reply.type === 'pong' ? reply.rssBytes : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Kills the current host at once (tests use this to simulate a crash). */
@@ -298,7 +321,7 @@ export class ModelHostSupervisor extends Disposable {
         }
         if (m.type === 'error' && m.id === configureId) {
           // Loading failed: a bad model file will fail again, so no restart.
-          this.fail(new StenoError(m.error.code as never, m.error.message, m.error.action));
+          this.fail(StenoError.fromWire(m.error));
           return;
         }
         this.messageEmitter.fire(m);

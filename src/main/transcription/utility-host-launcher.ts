@@ -1,6 +1,6 @@
 import { Emitter } from '../../core/event';
 import { Disposable, toDisposable } from '../../core/lifecycle';
-import type { HostToMain, MainToHost } from '../../core/host-protocol';
+import { parseHostToMain, type HostToMain, type MainToHost } from '../../core/host-protocol';
 import {
   HOST_ENV,
   hostEntry,
@@ -76,6 +76,8 @@ export class UtilityHostConnection extends Disposable implements HostConnection 
   private knownPid: number | undefined;
   private killWhenSpawned = false;
   private tail = '';
+  /** Messages from the host that were not the protocol's shape; dropped. */
+  malformedMessages = 0;
   private hasExited = false;
 
   constructor(private readonly child: UtilityProcessLike) {
@@ -86,7 +88,11 @@ export class UtilityHostConnection extends Disposable implements HostConnection 
       if (this.killWhenSpawned) this.kill();
     };
     child.on('spawn', onSpawn);
-    const onMessage = (m: unknown) => this.messageEmitter.fire(m as HostToMain);
+    const onMessage = (raw: unknown) => {
+      const m = parseHostToMain(raw);
+      if (m) this.messageEmitter.fire(m);
+      else this.malformedMessages++;
+    };
     child.on('message', onMessage);
     // Both pipes must be drained or a chatty host blocks on a full pipe.
     const onOutput = (d: Buffer | string) => {
