@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   agglomerativeCluster,
+  agglomerativeClusterWeighted,
   cosineSimilarity,
+  MicroClusterer,
   DEFAULT_ONLINE_THRESHOLD,
   MAX_AGGLOMERATIVE_ITEMS,
   OnlineSpeakerClusterer,
@@ -55,9 +57,16 @@ function cloud(
   };
 }
 
-/** A slow, obviously correct average linkage: recompute all pair averages each step. */
-function naiveAverageLinkage(embeddings: Float32Array[], threshold: number): number[] {
-  const clusters: number[][] = embeddings.map((_, i) => [i]);
+/**
+ * A slow, obviously correct average linkage: recompute all pair averages each
+ * step. `groups` (default: each embedding alone) are the clusters it starts from.
+ */
+function naiveAverageLinkage(
+  embeddings: Float32Array[],
+  threshold: number,
+  groups: number[][] = embeddings.map((_, i) => [i]),
+): number[] {
+  const clusters: number[][] = groups.map((g) => g.slice());
   const pairSim = (a: number, b: number) => cosineSimilarity(embeddings[a]!, embeddings[b]!);
   for (;;) {
     let best = -Infinity;
@@ -215,5 +224,112 @@ describe('agglomerativeCluster', () => {
       `agglomerative: ${embeddings.length} x 32 in ${(performance.now() - t0).toFixed(0)} ms`,
     );
     expect(labels).toEqual(truth);
+  });
+});
+
+/** The mean of the unit vectors of `members`. */
+function meanOfUnits(embeddings: Float32Array[], members: number[]): Float64Array {
+  const out = new Float64Array(embeddings[0]!.length);
+  for (const m of members) {
+    const e = embeddings[m]!;
+    const norm = Math.hypot(...e);
+    for (let d = 0; d < out.length; d++) out[d] = out[d]! + e[d]! / norm / members.length;
+  }
+  return out;
+}
+
+describe('agglomerativeClusterWeighted', () => {
+  it('with single members is agglomerativeCluster', () => {
+    const { embeddings } = cloud(7, 4, 15, 16, 0.3);
+    const units = embeddings.map((e) => meanOfUnits(embeddings, [embeddings.indexOf(e)]));
+    expect(
+      agglomerativeClusterWeighted(units, new Array<number>(units.length).fill(1), {
+        threshold: 0.4,
+      }),
+    ).toEqual(agglomerativeCluster(embeddings, { threshold: 0.4 }));
+  });
+
+  it.each([0.6, 0.3, 0.1])(
+    'over groups given as means and sizes is the average linkage of their members (threshold %f)',
+    (threshold) => {
+      const { embeddings } = cloud(8, 4, 12, 8, 0.6);
+      // Groups of 1 to 4 consecutive embeddings, kept together.
+      const rnd = random(1);
+      const groups: number[][] = [];
+      for (let i = 0; i < embeddings.length;) {
+        const size = Math.min(embeddings.length - i, 1 + Math.floor(rnd() * 4));
+        groups.push(Array.from({ length: size }, (_, k) => i + k));
+        i += size;
+      }
+      const groupLabels = agglomerativeClusterWeighted(
+        groups.map((g) => meanOfUnits(embeddings, g)),
+        groups.map((g) => g.length),
+        { threshold },
+      );
+      const perEmbedding = groups.flatMap((g, i) => g.map(() => groupLabels[i]!));
+      expect(perEmbedding).toEqual(naiveAverageLinkage(embeddings, threshold, groups));
+    },
+  );
+
+  it('rejects mismatched or bad weights', () => {
+    const m = [Float64Array.from([1, 0])];
+    expect(agglomerativeClusterWeighted([], [], { threshold: 0.5 })).toEqual([]);
+    expect(() => agglomerativeClusterWeighted(m, [], { threshold: 0.5 })).toThrow(RangeError);
+    expect(() => agglomerativeClusterWeighted(m, [0], { threshold: 0.5 })).toThrow(RangeError);
+    expect(() =>
+      agglomerativeClusterWeighted([m[0]!, Float64Array.from([1])], [1, 1], { threshold: 0.5 }),
+    ).toThrow(RangeError);
+  });
+});
+
+describe('MicroClusterer', () => {
+  it('up to its capacity keeps each point as its own item, exactly', () => {
+    const { embeddings } = cloud(9, 3, 10, 16);
+    const folding = new MicroClusterer({ capacity: 30, joinThreshold: 0.8 });
+    embeddings.forEach((e, i) => expect(folding.add(e)).toBe(i));
+    expect(folding.exact).toBe(true);
+    expect(folding.itemCount).toBe(30);
+    const { means, weights } = folding.items();
+    expect(weights).toEqual(new Array<number>(30).fill(1));
+    embeddings.forEach((e, i) => {
+      expect(folding.itemOf(i)).toBe(i);
+      const unit = meanOfUnits(embeddings, [i]);
+      for (let d = 0; d < unit.length; d++) expect(means[i]![d]).toBeCloseTo(unit[d]!, 12);
+    });
+  });
+
+  it('past its capacity never holds more items, each the mean of its members', () => {
+    const { embeddings, truth } = cloud(10, 4, 200, 32, 0.08);
+    const folding = new MicroClusterer({ capacity: 25, joinThreshold: 0.8 });
+    for (const e of embeddings) {
+      folding.add(e);
+      expect(folding.itemCount).toBeLessThanOrEqual(25);
+    }
+    expect(folding.exact).toBe(false);
+    const { means, weights } = folding.items();
+    const members: number[][] = means.map(() => []);
+    embeddings.forEach((_, i) => members[folding.itemOf(i)]!.push(i));
+    expect(members.map((m) => m.length)).toEqual(weights);
+    members.forEach((m, k) => {
+      const expected = meanOfUnits(embeddings, m);
+      for (let d = 0; d < expected.length; d++) expect(means[k]![d]).toBeCloseTo(expected[d]!, 9);
+      // Tight items: one voice each.
+      expect(new Set(m.map((i) => truth[i])).size).toBe(1);
+    });
+    // Clustering the items gives the voices back.
+    const labels = agglomerativeClusterWeighted(means, weights, { threshold: 0.3 });
+    expect(relabelByFirstAppearance(embeddings.map((_, i) => labels[folding.itemOf(i)]!))).toEqual(
+      truth,
+    );
+  });
+
+  it('rejects bad options and embeddings of another length', () => {
+    expect(() => new MicroClusterer({ capacity: 0, joinThreshold: 0.8 })).toThrow(RangeError);
+    expect(() => new MicroClusterer({ capacity: 2, joinThreshold: 1.5 })).toThrow(RangeError);
+    const folding = new MicroClusterer({ capacity: 2, joinThreshold: 0.8 });
+    folding.add(Float32Array.from([1, 0]));
+    expect(() => folding.add(Float32Array.from([1, 0, 0]))).toThrow(RangeError);
+    expect(() => folding.add(Float32Array.from([0, 0]))).toThrow(RangeError);
+    expect(() => folding.itemOf(1)).toThrow(RangeError);
   });
 });

@@ -47,13 +47,17 @@ export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): nu
 
 /** a / |a| in float64; throws on a zero or non-finite vector (a model failure). */
 function normalized(a: ArrayLike<number>): Float64Array {
+  return normalizeInto(a, new Float64Array(a.length));
+}
+
+/** normalized(a), written into `out` (of a's length) and returned. */
+function normalizeInto(a: ArrayLike<number>, out: Float64Array): Float64Array {
   let sq = 0;
   for (let i = 0; i < a.length; i++) sq += a[i]! * a[i]!;
   if (!(sq > 0) || !Number.isFinite(sq)) {
     throw new RangeError('embedding is all zeros or not finite');
   }
   const inv = 1 / Math.sqrt(sq);
-  const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! * inv;
   return out;
 }
@@ -186,11 +190,59 @@ export function agglomerativeCluster(
   for (const e of embeddings) {
     if (e.length !== dims) throw new RangeError('embeddings have different lengths');
   }
+  // Initially each embedding is its own item, of weight 1.
+  return clusterWeightedMeans(embeddings.map(normalized), new Array<number>(n).fill(1), threshold);
+}
 
+/**
+ * Average-linkage clustering of groups that are already merged: each item is
+ * the mean of its group's unit embeddings (not normalized again: its length
+ * carries how tight the group is) and its weight is the group's size. The
+ * similarity of two items is then exactly the average similarity of their
+ * members, so the result is the average linkage of all members under the
+ * constraint that each group stays together. With every weight 1 and unit
+ * means it is {@link agglomerativeCluster}. Returns one label per item,
+ * numbered by first appearance.
+ */
+export function agglomerativeClusterWeighted(
+  means: readonly ArrayLike<number>[],
+  weights: readonly number[],
+  opts: AgglomerativeOptions,
+): number[] {
+  if (opts.linkage !== undefined && opts.linkage !== 'average') {
+    throw new RangeError(`unsupported linkage ${String(opts.linkage)}`);
+  }
+  if (means.length !== weights.length) {
+    throw new RangeError(`${means.length} means but ${weights.length} weights`);
+  }
+  if (means.length === 0) return [];
+  const dims = means[0]!.length;
+  for (const m of means) {
+    if (m.length !== dims) throw new RangeError('means have different lengths');
+  }
+  for (const w of weights) {
+    if (!(w > 0) || !Number.isFinite(w)) throw new RangeError(`weight ${w} is not positive`);
+  }
+  // Read only, never written: float64 means are used as they are.
+  return clusterWeightedMeans(
+    means.map((m) => (m instanceof Float64Array ? m : Float64Array.from(m))),
+    weights.slice(),
+    opts.threshold,
+  );
+}
+
+/** The blockwise average linkage behind both entry points (see agglomerativeCluster). */
+function clusterWeightedMeans(
+  initialMeans: Float64Array[],
+  initialWeights: number[],
+  threshold: number,
+): number[] {
+  const n = initialMeans.length;
+  const dims = initialMeans[0]!.length;
   // Items: the mean unit vector of a group, its weight, and which group each
-  // embedding belongs to. Initially each embedding is its own item.
-  let means: Float64Array[] = embeddings.map(normalized);
-  let weights: number[] = new Array<number>(n).fill(1);
+  // input belongs to.
+  let means: Float64Array[] = initialMeans;
+  let weights: number[] = initialWeights;
   let itemOf: number[] = Array.from({ length: n }, (_, i) => i);
 
   for (;;) {
@@ -207,6 +259,10 @@ export function agglomerativeCluster(
       }
       next += blockMax + 1;
     }
+    itemOf = itemOf.map((item) => labels[item]!);
+    // One block means the pass saw every pair: done. A pass that merged nothing
+    // would repeat itself: done too. (The merged means are then not needed.)
+    if (count <= MAX_AGGLOMERATIVE_ITEMS || next === count) break;
     // Merge items by label into weighted means.
     const newMeans: Float64Array[] = [];
     const newWeights: number[] = [];
@@ -227,13 +283,8 @@ export function agglomerativeCluster(
       const w = newWeights[c]!;
       for (let d = 0; d < dims; d++) m[d] = m[d]! / w;
     }
-    itemOf = itemOf.map((item) => labels[item]!);
-    const merged = next < count;
     means = newMeans;
     weights = newWeights;
-    // One block means the pass saw every pair: done. A pass that merged nothing
-    // would repeat itself: done too.
-    if (count <= MAX_AGGLOMERATIVE_ITEMS || !merged) break;
   }
   return relabelByFirstAppearance(itemOf);
 }
@@ -335,4 +386,181 @@ export function relabelByFirstAppearance(labels: readonly number[]): number[] {
     }
     return mapped;
   });
+}
+
+export interface MicroClustererOptions {
+  /** Most items kept (and later clustered); at least 1. */
+  capacity: number;
+  /** Cosine similarity to an item's mean at which a point joins it once the cap is reached. */
+  joinThreshold: number;
+}
+
+/**
+ * Folds any number of embeddings into at most `capacity` items (micro-clusters:
+ * the running mean of their members' unit embeddings, and a count), so that the
+ * clustering that follows costs capacity² instead of n², and memory is
+ * capacity × dims float64 plus one Int32 per point.
+ *
+ * While there are at most `capacity` points each is its own item, so clustering
+ * the items is clustering the points, exactly. The point that would exceed the
+ * cap folds the items together first (in order, each joins its nearest
+ * folded item if within `joinThreshold`), then every later point joins its nearest item if
+ * within the threshold, else opens a new one while there is room, else joins
+ * its nearest item all the same (the cap is never exceeded). Every join
+ * updates the item's mean, so an item's mean is always the mean of its
+ * members: what {@link agglomerativeClusterWeighted} needs.
+ */
+export class MicroClusterer {
+  readonly capacity: number;
+  readonly joinThreshold: number;
+  /**
+   * Item k's sum of member unit vectors at [k * dims, (k + 1) * dims): one
+   * block of capacity × dims float64, made at the first point (the scan for
+   * the nearest item runs over it for every point).
+   */
+  private sums = new Float64Array(0);
+  /** The point being added, as a unit vector (copied into an item when it opens one). */
+  private unit = new Float64Array(0);
+  /** Per item: its sum's squared length, its member count. Capacity items. */
+  private sumNorms2: number[] = [];
+  private counts: number[] = [];
+  /** Item of each point, in order of adding; grows by doubling (4 bytes a point). */
+  private itemOfPoint = new Int32Array(1024);
+  private points = 0;
+  private folded = false;
+  private dims = -1;
+
+  constructor(opts: MicroClustererOptions) {
+    this.capacity = opts.capacity;
+    this.joinThreshold = opts.joinThreshold;
+    if (!Number.isInteger(this.capacity) || this.capacity < 1) {
+      throw new RangeError(`capacity must be a positive integer, got ${this.capacity}`);
+    }
+    if (!(this.joinThreshold >= -1 && this.joinThreshold <= 1)) {
+      throw new RangeError(`joinThreshold must be in [-1, 1], got ${this.joinThreshold}`);
+    }
+  }
+
+  get pointCount(): number {
+    return this.points;
+  }
+
+  get itemCount(): number {
+    return this.counts.length;
+  }
+
+  /** Whether each point is still its own item (no more points than the capacity). */
+  get exact(): boolean {
+    return !this.folded;
+  }
+
+  /** Adds the next point; returns its index (0, 1, ...). */
+  add(embedding: ArrayLike<number>): number {
+    if (this.dims === -1) {
+      this.sums = new Float64Array(this.capacity * embedding.length);
+      this.unit = new Float64Array(embedding.length);
+      this.dims = embedding.length;
+    } else if (embedding.length !== this.dims) {
+      throw new RangeError(`embedding has ${embedding.length} dims, expected ${this.dims}`);
+    }
+    const unit = normalizeInto(embedding, this.unit);
+    if (!this.folded && this.counts.length === this.capacity) this.foldItems();
+    const item = this.folded ? this.nearestOrNew(unit) : this.open(unit);
+    if (this.points === this.itemOfPoint.length) {
+      const grown = new Int32Array(this.itemOfPoint.length * 2);
+      grown.set(this.itemOfPoint);
+      this.itemOfPoint = grown;
+    }
+    this.itemOfPoint[this.points] = item;
+    return this.points++;
+  }
+
+  /** The item that point `point` belongs to. */
+  itemOf(point: number): number {
+    if (!(point >= 0 && point < this.points)) throw new RangeError(`no point ${point}`);
+    return this.itemOfPoint[point]!;
+  }
+
+  /** Each item's mean unit vector (new arrays) and member count. */
+  items(): { means: Float64Array[]; weights: number[] } {
+    const dims = this.dims;
+    return {
+      means: this.counts.map((n, k) => this.sums.slice(k * dims, (k + 1) * dims).map((v) => v / n)),
+      weights: this.counts.slice(),
+    };
+  }
+
+  private open(unit: Float64Array): number {
+    const k = this.counts.length;
+    this.sums.set(unit, k * this.dims);
+    this.sumNorms2.push(1);
+    this.counts.push(1);
+    return k;
+  }
+
+  private join(item: number, unit: Float64Array, dot: number): void {
+    const sums = this.sums;
+    const base = item * this.dims;
+    for (let d = 0; d < unit.length; d++) sums[base + d] = sums[base + d]! + unit[d]!;
+    this.sumNorms2[item] = this.sumNorms2[item]! + 2 * dot + 1;
+    this.counts[item] = this.counts[item]! + 1;
+  }
+
+  /** The item most similar to `unit`: its index, cosine, and dot product with its sum. */
+  private nearest(unit: Float64Array): { item: number; cosine: number; dot: number } {
+    const sums = this.sums;
+    const dims = this.dims;
+    let item = -1;
+    let cosine = -Infinity;
+    let bestDot = 0;
+    for (let k = 0, base = 0; k < this.counts.length; k++, base += dims) {
+      let dot = 0;
+      for (let d = 0; d < dims; d++) dot += sums[base + d]! * unit[d]!;
+      const norm2 = this.sumNorms2[k]!;
+      const c = norm2 > 0 ? dot / Math.sqrt(norm2) : 0;
+      if (c > cosine) {
+        cosine = c;
+        item = k;
+        bestDot = dot;
+      }
+    }
+    return { item, cosine, dot: bestDot };
+  }
+
+  private nearestOrNew(unit: Float64Array): number {
+    const best = this.nearest(unit);
+    if (best.item >= 0 && best.cosine >= this.joinThreshold) {
+      this.join(best.item, unit, best.dot);
+      return best.item;
+    }
+    if (this.counts.length < this.capacity) return this.open(unit);
+    this.join(best.item, unit, best.dot);
+    return best.item;
+  }
+
+  /** The cap is reached: refolds the single-point items by the join rule, to make room. */
+  private foldItems(): void {
+    const dims = this.dims;
+    const singles = this.sums;
+    const n = this.counts.length;
+    this.sums = new Float64Array(this.capacity * dims);
+    this.sumNorms2 = [];
+    this.counts = [];
+    this.folded = true;
+    const itemOfSingle = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const unit = singles.subarray(i * dims, (i + 1) * dims);
+      const best = this.nearest(unit);
+      if (best.item >= 0 && best.cosine >= this.joinThreshold) {
+        this.join(best.item, unit, best.dot);
+        itemOfSingle[i] = best.item;
+      } else {
+        itemOfSingle[i] = this.open(unit);
+      }
+    }
+    // Until now point p was item p.
+    for (let p = 0; p < this.points; p++) {
+      this.itemOfPoint[p] = itemOfSingle[this.itemOfPoint[p]!]!;
+    }
+  }
 }

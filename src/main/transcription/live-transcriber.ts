@@ -1,22 +1,24 @@
 import { Emitter } from '../../core/event';
 import { StenoError, isStenoError } from '../../core/errors';
 import { Disposable } from '../../core/lifecycle';
-import {
-  agglomerativeCluster,
-  OnlineSpeakerClusterer,
-  relabelByFirstAppearance,
-} from '../../core/clustering';
+import { OnlineSpeakerClusterer } from '../../core/clustering';
 import {
   HOST_SAMPLE_RATE,
   type HostModelPaths,
   type HostOptions,
   type HostSegment,
 } from '../../core/host-protocol';
-import type { Transcript, TranscriptSegment } from '../../core/transcript';
+import type { TranscriptSegment } from '../../core/transcript';
 import { nodeHostLauncher, type HostLauncher } from './host-process';
 import { ModelHostSupervisor, type SupervisorOptions } from './supervisor';
 import { TranscriptionFeed, type FeedSource } from './feed';
-import { loadTranscript, readSegmentRecords, TranscriptLog } from './transcript-store';
+import { TranscriptLog } from './transcript-store';
+import {
+  meanEmbedding,
+  reclusterTranscript,
+  type RelabelPage,
+  type TranscriptSummary,
+} from './transcript-recluster';
 
 /**
  * Cosine similarity above which an utterance joins a live speaker. Measured on
@@ -57,15 +59,21 @@ export class LiveTranscriber extends Disposable {
   private readonly segmentEmitter = this._register(new Emitter<TranscriptSegment>());
   private readonly partialEmitter = this._register(new Emitter<LivePartial>());
   private readonly failEmitter = this._register(new Emitter<StenoError>());
-  private readonly relabelEmitter = this._register(new Emitter<Transcript>());
+  private readonly relabelEmitter = this._register(new Emitter<RelabelPage>());
   readonly onDidSegment = this.segmentEmitter.event;
   readonly onDidPartial = this.partialEmitter.event;
   readonly onDidFail = this.failEmitter.event;
-  /** Fires after the final re-clustering with the whole, relabelled transcript. */
+  /**
+   * Fires after the final re-clustering, once the new labels are saved, with
+   * the segments whose speaker changed, in pages of at most
+   * LIMITS.segmentsPerPage (none when nothing changed).
+   */
   readonly onDidRelabel = this.relabelEmitter.event;
   readonly onDidHostCrash;
   /** A host (the first or a restarted one) loaded its models. */
   readonly onDidHostReady;
+  /** The host exited after being idle (a long pause): its memory is back with the OS. */
+  readonly onDidHostPark;
 
   private readonly supervisor: ModelHostSupervisor;
   private readonly feed: TranscriptionFeed;
@@ -97,6 +105,7 @@ export class LiveTranscriber extends Disposable {
     );
     this.onDidHostCrash = this.supervisor.onDidCrash;
     this.onDidHostReady = this.supervisor.onDidBecomeReady;
+    this.onDidHostPark = this.supervisor.onDidPark;
     this.feed = this._register(new TranscriptionFeed(opts.source, this.supervisor));
     this._register(
       this.supervisor.onDidMessage((m) => {
@@ -108,9 +117,7 @@ export class LiveTranscriber extends Disposable {
             text: m.partial.text,
           });
         } else if (m.type === 'error') {
-          this.failEmitter.fire(
-            new StenoError(m.error.code as never, m.error.message, m.error.action),
-          );
+          this.failEmitter.fire(StenoError.fromWire(m.error));
         }
       }),
     );
@@ -130,6 +137,11 @@ export class LiveTranscriber extends Disposable {
     return this.supervisor.restarts;
   }
 
+  /** The host's resident memory, or null when none runs or it does not answer in time. */
+  hostRssBytes(timeoutMs: number): Promise<number | null> {
+    return this.supervisor.hostRssBytes(timeoutMs);
+  }
+
   get hostPid(): number | undefined {
     return this.supervisor.pid;
   }
@@ -145,9 +157,11 @@ export class LiveTranscriber extends Disposable {
 
   /**
    * The recording has stopped: transcribes the rest, ends the host, then
-   * re-clusters all speakers and relabels the transcript.
+   * re-clusters all speakers and relabels the transcript (in memory bounded
+   * whatever the meeting's length: see reclusterTranscript). Read the result
+   * from the folder (readTranscriptPage).
    */
-  async finish(): Promise<Transcript> {
+  async finish(): Promise<TranscriptSummary> {
     let failure: StenoError | null = null;
     try {
       await this.feed.finish();
@@ -157,9 +171,9 @@ export class LiveTranscriber extends Disposable {
         : new StenoError('HOST_FAILED', String(e), 'Transcribe the recording again.');
     }
     await this.supervisor.stop();
-    const transcript = await this.recluster();
+    const summary = await this.recluster();
     if (failure) this.failEmitter.fire(failure);
-    return transcript;
+    return summary;
   }
 
   /** Ends the host without waiting for the rest of the audio. */
@@ -194,44 +208,25 @@ export class LiveTranscriber extends Disposable {
     this.segmentEmitter.fire(visible);
   }
 
-  private async recluster(): Promise<Transcript> {
+  private async recluster(): Promise<TranscriptSummary> {
     await this.log.whenWritten();
     // The folder was deleted and remade while recording (the session saved
     // the audio again): save the transcript beside it too.
     await this.log.restoreIfRemoved().catch(this.reportLogFailure);
-    const records = await readSegmentRecords(this.opts.folder);
-    const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
-    if (withEmbedding.length > 0) {
-      const labels = relabelByFirstAppearance(
-        agglomerativeCluster(
-          withEmbedding.map((r) => meanEmbedding(r.embeddings)!),
-          { threshold: FINAL_SPEAKER_THRESHOLD },
-        ),
-      );
-      const changes = new Map<number, number>();
-      withEmbedding.forEach((r, i) => {
-        if (labels[i] !== r.speaker) changes.set(r.id, labels[i]!);
-      });
-      if (changes.size > 0) {
-        await this.log.appendLabels(changes).catch(this.reportLogFailure);
-      }
-    }
-    const transcript = await loadTranscript(this.opts.folder);
-    this.relabelEmitter.fire(transcript);
-    return transcript;
+    let saved = true;
+    const summary = await reclusterTranscript(this.opts.folder, {
+      threshold: FINAL_SPEAKER_THRESHOLD,
+      appendLabels: (changes) =>
+        this.log.appendLabels(changes).catch((e: unknown) => {
+          saved = false;
+          this.reportLogFailure(e);
+        }),
+      // Changes that could not be saved are not announced: what a person sees
+      // stays what the folder holds.
+      onChanges: (page) => {
+        if (saved) this.relabelEmitter.fire(page);
+      },
+    });
+    return summary;
   }
-}
-
-/** The L2-normalised mean of an utterance's window embeddings, or null when it has none. */
-function meanEmbedding(embeddings: Float32Array[]): Float32Array | null {
-  const first = embeddings[0];
-  if (!first) return null;
-  const out = new Float32Array(first.length);
-  for (const e of embeddings) for (let i = 0; i < out.length; i++) out[i] = out[i]! + e[i]!;
-  let norm = 0;
-  for (let i = 0; i < out.length; i++) norm += out[i]! * out[i]!;
-  norm = Math.sqrt(norm);
-  if (!(norm > 0)) return null;
-  for (let i = 0; i < out.length; i++) out[i] = out[i]! / norm;
-  return out;
 }

@@ -10,9 +10,14 @@ import {
   MAX_PENDING_RECORDS,
   TRANSCRIPT_FILE,
   TranscriptLog,
+  countSegments,
+  labelsLine,
   loadTranscript,
   readSegmentRecords,
+  readTranscriptPage,
   renameSpeaker,
+  segmentLine,
+  serializeLogLine,
   type SegmentRecord,
 } from './transcript-store';
 
@@ -202,6 +207,108 @@ describe('TranscriptLog and loading', () => {
       log.dispose();
       await log.whenWritten();
       await loadTranscript(dir);
+    });
+    assertNoLeak(report);
+  });
+});
+
+describe('readTranscriptPage and countSegments', () => {
+  /**
+   * A log with everything loading tolerates: ids out of order, an id twice
+   * (the first is kept), a labels record naming a segment not written yet
+   * (ignored for it) and one after the segments it changes (applied), blank
+   * lines, and a last line cut by a crash.
+   */
+  function writeAwkwardLog(): void {
+    const line = (r: SegmentRecord) => serializeLogLine(segmentLine(r));
+    const text =
+      line(segment(30_000, 0, 'third')) +
+      line(segment(10_000, 1, 'first')) +
+      serializeLogLine(labelsLine([[20_000, 7]])) +
+      line(segment(10_000, 5, 'first again')) +
+      '\n' +
+      line(segment(20_000, 1, 'second')) +
+      line(segment(40_000, 2, 'fourth')) +
+      serializeLogLine(
+        labelsLine([
+          [10_000, 2],
+          [40_000, 0],
+          [99_000, 3],
+        ]),
+      ) +
+      line(segment(50_000, 1, 'fifth')).slice(0, 40);
+    fs.writeFileSync(path.join(dir, TRANSCRIPT_FILE), text);
+  }
+
+  const expected = [
+    ['first', 2],
+    ['second', 1],
+    ['third', 0],
+    ['fourth', 0],
+  ];
+
+  it('gives the segments in reading order with every label applied, page by page', async () => {
+    writeAwkwardLog();
+    await renameSpeaker(dir, 2, 'Ada');
+    expect(await countSegments(dir)).toBe(4);
+    for (const [offset, limit] of [
+      [0, 4],
+      [0, 2],
+      [1, 2],
+      [3, 10],
+    ] as const) {
+      const page = await readTranscriptPage(dir, offset, limit);
+      expect(page.total).toBe(4);
+      expect(page.offset).toBe(offset);
+      expect(page.speakerNames).toEqual({ 2: 'Ada' });
+      expect(page.segments.map((s) => [s.text, s.speaker])).toEqual(
+        expected.slice(offset, offset + limit),
+      );
+    }
+    // The same as loading the whole transcript.
+    const whole = await loadTranscript(dir);
+    expect((await readTranscriptPage(dir, 0, 100)).segments).toEqual(whole.segments);
+    expect(whole.segments.map((s) => [s.text, s.speaker])).toEqual(expected);
+  });
+
+  it('past the end, with no limit, and without a log: no segments', async () => {
+    expect(await readTranscriptPage(dir, 0, 10)).toEqual({
+      segments: [],
+      speakerNames: {},
+      total: 0,
+      offset: 0,
+    });
+    expect(await countSegments(dir)).toBe(0);
+    writeAwkwardLog();
+    expect((await readTranscriptPage(dir, 4, 10)).segments).toEqual([]);
+    expect((await readTranscriptPage(dir, 9, 10)).total).toBe(4);
+    expect((await readTranscriptPage(dir, 1, 0)).segments).toEqual([]);
+    await expect(readTranscriptPage(dir, -1, 10)).rejects.toThrow(RangeError);
+    await expect(readTranscriptPage(dir, 0.5, 10)).rejects.toThrow(RangeError);
+  });
+
+  it('a page of a log written by TranscriptLog, relabelled after its segments', async () => {
+    const log = TranscriptLog.open(dir);
+    for (let i = 1; i <= 200; i++) void log.appendSegment(segment(i * 1000, i % 3));
+    await log.appendLabels(new Map([[150_000, 9]]));
+    log.dispose();
+    await log.whenWritten();
+    const page = await readTranscriptPage(dir, 148, 3);
+    expect(page.total).toBe(200);
+    expect(page.segments.map((s) => [s.id, s.speaker])).toEqual([
+      [149_000, 2],
+      [150_000, 9],
+      [151_000, 1],
+    ]);
+  });
+
+  it('page reads do not leak (1x/10x/100x)', async () => {
+    const log = TranscriptLog.open(dir);
+    for (let i = 1; i <= 50; i++) void log.appendSegment(segment(i * 1000, i % 3));
+    log.dispose();
+    await log.whenWritten();
+    const report = await measureLeak(async () => {
+      await readTranscriptPage(dir, 10, 5);
     });
     assertNoLeak(report);
   });

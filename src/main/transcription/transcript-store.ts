@@ -4,6 +4,7 @@ import { fileSystemError, StenoError } from '../../core/errors';
 import { Disposable, toDisposable } from '../../core/lifecycle';
 import type { Transcript, TranscriptSegment } from '../../core/transcript';
 import { nodeFileSystem, writeFully, type FileSystemLayer } from '../fs-layer';
+import { readLines } from './line-reader';
 import { saveDescriptorAs, writeFileAtomic } from '../temp-files';
 
 /**
@@ -25,28 +26,81 @@ export interface SegmentRecord extends TranscriptSegment {
   embeddings: Float32Array[];
 }
 
-type LogLine =
-  | {
-      t: 'segment';
-      id: number;
-      startS: number;
-      endS: number;
-      text: string;
-      speaker: number;
-      emb: string[];
-    }
-  | { t: 'labels'; labels: Record<string, number> };
+/** One line of the log, as JSON.parse gives it back. */
+export type LogLine = SegmentLine | LabelsLine;
+export interface SegmentLine {
+  t: 'segment';
+  id: number;
+  startS: number;
+  endS: number;
+  text: string;
+  speaker: number;
+  /** The window embeddings, base64 of their float32 bytes (see decodeEmbedding). */
+  emb: string[];
+}
+export interface LabelsLine {
+  t: 'labels';
+  labels: Record<string, number>;
+}
 
 /** Float32 embeddings travel in the log as base64 of their bytes (compact, exact). */
 function encodeEmbedding(e: Float32Array): string {
   return Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64');
 }
 
-function decodeEmbedding(s: string): Float32Array {
-  const bytes = Buffer.from(s, 'base64');
-  const out = new Float32Array(Math.floor(bytes.byteLength / 4));
-  new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
-  return out;
+export function decodeEmbedding(s: string): Float32Array {
+  return new EmbeddingDecoder().decode(s).slice();
+}
+
+/**
+ * Decodes embeddings into one reused buffer: a pass over a long log makes
+ * no garbage per window. Its buffer grows to the largest embedding seen.
+ */
+export class EmbeddingDecoder {
+  private bytes = Buffer.alloc(0);
+
+  /** The embedding in `s`, as a view valid until the next decode. */
+  decode(s: string): Float32Array {
+    // base64 holds at most 3 bytes per 4 characters.
+    const most = Math.ceil(s.length / 4) * 3;
+    if (this.bytes.length < most) this.bytes = Buffer.alloc(Math.max(most, 1024));
+    const length = this.bytes.write(s, 'base64');
+    // Buffer.alloc is never pooled: the view starts at offset 0, 4-aligned.
+    return new Float32Array(this.bytes.buffer, this.bytes.byteOffset, Math.floor(length / 4));
+  }
+}
+
+export function segmentLine(s: SegmentRecord): SegmentLine {
+  return {
+    t: 'segment',
+    id: s.id,
+    startS: s.startS,
+    endS: s.endS,
+    text: s.text,
+    speaker: s.speaker,
+    emb: s.embeddings.map(encodeEmbedding),
+  };
+}
+
+export function labelsLine(labels: Iterable<readonly [id: number, speaker: number]>): LabelsLine {
+  const out: Record<string, number> = {};
+  for (const [id, speaker] of labels) out[String(id)] = speaker;
+  return { t: 'labels', labels: out };
+}
+
+/** A record as the log stores it: one line of JSON. */
+export function serializeLogLine(line: LogLine): string {
+  return JSON.stringify(line) + '\n';
+}
+
+/** A line of the log, or null for one that is not JSON (cut by a crash) or blank. */
+export function parseLogLine(raw: string): LogLine | null {
+  if (!raw.trim()) return null;
+  try {
+    return JSON.parse(raw) as LogLine;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -109,22 +163,12 @@ export class TranscriptLog extends Disposable {
   }
 
   appendSegment(s: SegmentRecord): Promise<void> {
-    return this.appendLine({
-      t: 'segment',
-      id: s.id,
-      startS: s.startS,
-      endS: s.endS,
-      text: s.text,
-      speaker: s.speaker,
-      emb: s.embeddings.map(encodeEmbedding),
-    });
+    return this.appendLine(segmentLine(s));
   }
 
-  appendLabels(labels: Map<number, number>): Promise<void> {
-    return this.appendLine({
-      t: 'labels',
-      labels: Object.fromEntries([...labels].map(([k, v]) => [String(k), v])),
-    });
+  /** One labels record (segment id -> speaker): written whole or not at all. */
+  appendLabels(labels: Iterable<readonly [id: number, speaker: number]>): Promise<void> {
+    return this.appendLine(labelsLine(labels));
   }
 
   /**
@@ -181,7 +225,7 @@ export class TranscriptLog extends Disposable {
         ),
       );
     }
-    const bytes = Buffer.from(JSON.stringify(line) + '\n');
+    const bytes = Buffer.from(serializeLogLine(line));
     this.pending++;
     return this.enqueue(async () => {
       try {
@@ -225,44 +269,235 @@ export class TranscriptLog extends Disposable {
   }
 }
 
-/** Reads every segment record (with embeddings) in log order, labels applied. */
-export async function readSegmentRecords(folder: string): Promise<SegmentRecord[]> {
-  const file = path.join(folder, TRANSCRIPT_FILE);
-  let text: string;
+/**
+ * What one pass over the log keeps per segment, in log order: its id and its
+ * speaker with every labels record seen so far applied (12 bytes a segment:
+ * 170 KB for 12 hours). The arrays grow by doubling with the transcript.
+ */
+export class SegmentIndex {
+  private idArray = new Float64Array(1024);
+  private speakerArray = new Int32Array(1024);
+  private length = 0;
+  /** Ids came in increasing order (as Steno writes them): lookups are binary searches. */
+  private increasing = true;
+  /**
+   * Only for a log whose ids are out of order (never written by Steno, but
+   * tolerated): id -> position, one entry per segment.
+   */
+  private byId: Map<number, number> | null = null;
+
+  get count(): number {
+    return this.length;
+  }
+
+  idAt(position: number): number {
+    return this.idArray[position]!;
+  }
+
+  speakerAt(position: number): number {
+    return this.speakerArray[position]!;
+  }
+
+  /** The position of the segment with `id`, or -1. */
+  positionOf(id: number): number {
+    if (this.byId) return this.byId.get(id) ?? -1;
+    let lo = 0;
+    let hi = this.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.idArray[mid]!;
+      if (v === id) return mid;
+      if (v < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Adds a segment; returns its position, or -1 for an id already there (the first is kept). */
+  add(id: number, speaker: number): number {
+    if (this.length > 0 && !(id > this.idArray[this.length - 1]!)) {
+      if (this.positionOf(id) >= 0) return -1;
+      if (this.increasing) {
+        this.increasing = false;
+        this.byId = new Map();
+        for (let p = 0; p < this.length; p++) this.byId.set(this.idArray[p]!, p);
+      }
+    }
+    if (this.length === this.idArray.length) {
+      const ids = new Float64Array(this.length * 2);
+      ids.set(this.idArray);
+      this.idArray = ids;
+      const speakers = new Int32Array(this.length * 2);
+      speakers.set(this.speakerArray);
+      this.speakerArray = speakers;
+    }
+    this.idArray[this.length] = id;
+    this.speakerArray[this.length] = speaker;
+    this.byId?.set(id, this.length);
+    return this.length++;
+  }
+
+  setSpeaker(position: number, speaker: number): void {
+    this.speakerArray[position] = speaker;
+  }
+
+  /** Positions in the order of their ids (a transcript's reading order). */
+  idOrder(): Int32Array {
+    const order = Int32Array.from({ length: this.length }, (_, i) => i);
+    if (!this.increasing) order.sort((a, b) => this.idArray[a]! - this.idArray[b]!);
+    return order;
+  }
+}
+
+/** The log's size now: a pass reads up to it, so that two passes see the same records. */
+async function logSize(file: string): Promise<number> {
   try {
-    text = await fs.promises.readFile(file, 'utf8');
+    return (await fs.promises.stat(file)).size;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw fileSystemError(e, file, 'reading the transcript');
   }
-  const byId = new Map<number, SegmentRecord>();
-  for (const raw of text.split('\n')) {
-    if (!raw.trim()) continue;
-    let line: LogLine;
-    try {
-      line = JSON.parse(raw) as LogLine;
-    } catch {
-      continue; // a line cut by a crash
+}
+
+/**
+ * Every record of the log in file order, read line by line with a bounded
+ * buffer (see readLines), up to `endByte` (default: its size now). Blank
+ * lines and lines cut by a crash are skipped. A missing log has no records.
+ */
+export async function* readLogLines(folder: string, endByte?: number): AsyncGenerator<LogLine> {
+  const file = path.join(folder, TRANSCRIPT_FILE);
+  const end = endByte ?? (await logSize(file));
+  if (end === 0) return;
+  const lines = readLines(file, { endByte: end });
+  try {
+    for (;;) {
+      let next: IteratorResult<string>;
+      try {
+        next = await lines.next();
+      } catch (e) {
+        throw fileSystemError(e, file, 'reading the transcript');
+      }
+      if (next.done) return;
+      const line = parseLogLine(next.value);
+      if (line) yield line;
     }
+  } finally {
+    // A caller that stops early (a page found) closes the file here.
+    await lines.return(undefined);
+  }
+}
+
+export interface LogPass {
+  index: SegmentIndex;
+  /** Bytes read: a second pass up to it sees the same records. */
+  endByte: number;
+}
+
+/**
+ * One pass over the log with the loading rules: a segment id seen before is
+ * skipped (the first is kept), and a labels record relabels the segments
+ * before it. `onSegment` gets each kept segment line and its position.
+ */
+export async function indexTranscriptLog(
+  folder: string,
+  onSegment?: (line: SegmentLine, position: number) => void,
+): Promise<LogPass> {
+  const endByte = await logSize(path.join(folder, TRANSCRIPT_FILE));
+  const index = new SegmentIndex();
+  for await (const line of readLogLines(folder, endByte)) {
     if (line.t === 'segment') {
-      // A duplicate id (never written by Steno, but tolerated) keeps the first.
-      if (byId.has(line.id)) continue;
-      byId.set(line.id, {
+      const position = index.add(line.id, line.speaker);
+      if (position >= 0) onSegment?.(line, position);
+    } else if (line.t === 'labels') {
+      for (const [id, speaker] of Object.entries(line.labels)) {
+        const position = index.positionOf(Number(id));
+        if (position >= 0) index.setSpeaker(position, speaker);
+      }
+    }
+  }
+  return { index, endByte };
+}
+
+/**
+ * Reads every segment record (with embeddings) in id order, labels applied.
+ * Holds the whole transcript: for small ones and tests; a library reads
+ * pages (readTranscriptPage).
+ */
+export async function readSegmentRecords(folder: string): Promise<SegmentRecord[]> {
+  const records: SegmentRecord[] = [];
+  const { index } = await indexTranscriptLog(folder, (line) => {
+    records.push({
+      id: line.id,
+      startS: line.startS,
+      endS: line.endS,
+      text: line.text,
+      speaker: line.speaker,
+      embeddings: line.emb.map(decodeEmbedding),
+    });
+  });
+  records.forEach((r, position) => (r.speaker = index.speakerAt(position)));
+  return records.sort((a, b) => a.id - b.id);
+}
+
+/** How many segments the transcript of `folder` has (one pass, 12 bytes a segment). */
+export async function countSegments(folder: string): Promise<number> {
+  return (await indexTranscriptLog(folder)).index.count;
+}
+
+export interface TranscriptPage {
+  /** Segments offset.. in reading (id) order, at most `limit`, labels applied. */
+  segments: TranscriptSegment[];
+  speakerNames: Record<number, string>;
+  /** Segments in the whole transcript. */
+  total: number;
+  offset: number;
+}
+
+/**
+ * One page of a transcript without loading it: a first pass indexes every
+ * segment with its final speaker (labels may come after the segments they
+ * change), a second reads only the page's segments. Memory: the page, the
+ * index (12 bytes a segment) and 5 bytes a segment to find the page.
+ */
+export async function readTranscriptPage(
+  folder: string,
+  offset: number,
+  limit: number,
+): Promise<TranscriptPage> {
+  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(`bad transcript page: offset ${offset}, limit ${limit}`);
+  }
+  const { index, endByte } = await indexTranscriptLog(folder);
+  const total = index.count;
+  const first = Math.min(offset, total);
+  const end = Math.min(total, offset + limit);
+  const segments: TranscriptSegment[] = new Array<TranscriptSegment>(end - first);
+  if (end > first) {
+    // Where each segment goes in the page (-1: not in it), by log position.
+    const slotOf = new Int32Array(total).fill(-1);
+    const order = index.idOrder();
+    for (let p = first; p < end; p++) slotOf[order[p]!] = p - first;
+    // The second pass must keep the same segment of a repeated id as the first.
+    const seen = new Uint8Array(total);
+    let missing = end - first;
+    for await (const line of readLogLines(folder, endByte)) {
+      if (line.t !== 'segment') continue;
+      const position = index.positionOf(line.id);
+      if (position < 0 || seen[position]) continue;
+      seen[position] = 1;
+      const slot = slotOf[position]!;
+      if (slot < 0) continue;
+      segments[slot] = {
         id: line.id,
         startS: line.startS,
         endS: line.endS,
         text: line.text,
-        speaker: line.speaker,
-        embeddings: line.emb.map(decodeEmbedding),
-      });
-    } else if (line.t === 'labels') {
-      for (const [id, speaker] of Object.entries(line.labels)) {
-        const s = byId.get(Number(id));
-        if (s) s.speaker = speaker;
-      }
+        speaker: index.speakerAt(position),
+      };
+      if (--missing === 0) break;
     }
   }
-  return [...byId.values()].sort((a, b) => a.id - b.id);
+  return { segments, speakerNames: await readSpeakerNames(folder), total, offset };
 }
 
 export async function readSpeakerNames(folder: string): Promise<Record<number, string>> {

@@ -1,0 +1,139 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { agglomerativeCluster, relabelByFirstAppearance } from '../../core/clustering';
+import { writeLongTranscriptLog } from '../../testing/long-transcript';
+import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { FINAL_SPEAKER_THRESHOLD } from './live-transcriber';
+import {
+  meanEmbedding,
+  MAX_RECLUSTER_ITEMS,
+  reclusterTranscript,
+  type RelabelPage,
+  type SpeakerChange,
+} from './transcript-recluster';
+import { readSegmentRecords, TranscriptLog, type SegmentRecord } from './transcript-store';
+
+let dir: string;
+beforeEach(() => {
+  dir = makeTempDir('steno-recluster-');
+});
+afterEach(() => removeTempDir(dir));
+
+/**
+ * The re-clustering as it was before it was bounded: every segment with an
+ * embedding is an item of one average linkage, relabelled by first
+ * appearance; the changes in reading order.
+ */
+function unboundedChanges(records: SegmentRecord[]): SpeakerChange[] {
+  const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
+  const labels = relabelByFirstAppearance(
+    agglomerativeCluster(
+      withEmbedding.map((r) => meanEmbedding(r.embeddings)!),
+      { threshold: FINAL_SPEAKER_THRESHOLD },
+    ),
+  );
+  const changes: SpeakerChange[] = [];
+  withEmbedding.forEach((r, i) => {
+    if (labels[i] !== r.speaker) changes.push({ segment: r.id, speaker: labels[i]! });
+  });
+  return changes;
+}
+
+/** Runs the re-clustering on `dir` with a real log; returns what it announced. */
+async function recluster(
+  opts: { maxItems?: number; changesPerPage?: number } = {},
+): Promise<{ pages: RelabelPage[]; summary: { segmentCount: number; speakerCount: number } }> {
+  const log = TranscriptLog.open(dir);
+  const pages: RelabelPage[] = [];
+  try {
+    const summary = await reclusterTranscript(dir, {
+      threshold: FINAL_SPEAKER_THRESHOLD,
+      appendLabels: (changes) => log.appendLabels(changes),
+      onChanges: (page) => pages.push(page),
+      ...opts,
+    });
+    return { pages, summary };
+  } finally {
+    log.dispose();
+    await log.whenWritten();
+  }
+}
+
+/** A few segments without embeddings at the end, as a host gives for very short sounds. */
+async function appendSegmentsWithoutEmbeddings(afterId: number): Promise<void> {
+  const log = TranscriptLog.open(dir);
+  for (let i = 1; i <= 3; i++) {
+    const id = afterId + i * 16_000;
+    void log.appendSegment({
+      id,
+      startS: id / 16_000,
+      endS: id / 16_000 + 0.4,
+      text: ' Mm.',
+      speaker: 2,
+      embeddings: [],
+    });
+  }
+  log.dispose();
+  await log.whenWritten();
+}
+
+describe('reclusterTranscript', () => {
+  it.each([
+    // Clean voices; voices with a few stragglers; noisy ones, where average
+    // linkage leaves about a hundred small clusters besides the 4 voices.
+    { sigma: 0.05, onlineThreshold: 0.9 },
+    { sigma: 0.065, onlineThreshold: 0.5 },
+    { sigma: 0.075, onlineThreshold: 0.5 },
+  ])(
+    'a short meeting (sigma $sigma) gets exactly the labels of clustering every segment',
+    async ({ sigma, onlineThreshold }) => {
+      const segments = MAX_RECLUSTER_ITEMS - 12;
+      writeLongTranscriptLog(dir, { segments, sigma, onlineThreshold, seed: 3 });
+      const last = (await readSegmentRecords(dir)).at(-1)!.id;
+      await appendSegmentsWithoutEmbeddings(last);
+      const records = await readSegmentRecords(dir);
+      const expected = unboundedChanges(records);
+      expect(expected.length).toBeGreaterThan(0);
+
+      const { pages, summary } = await recluster({ changesPerPage: 100 });
+      expect(pages.flatMap((p) => p.changes)).toEqual(expected);
+      expect(pages.every((p) => p.changes.length <= 100)).toBe(true);
+      // What was announced is what the folder now holds.
+      const after = new Map(expected.map((c) => [c.segment, c.speaker]));
+      expect((await readSegmentRecords(dir)).map((r) => [r.id, r.speaker])).toEqual(
+        records.map((r) => [r.id, after.get(r.id) ?? r.speaker]),
+      );
+      expect(summary.segmentCount).toBe(segments + 3);
+      // A second run finds nothing more to change.
+      expect((await recluster()).pages).toEqual([]);
+    },
+  );
+
+  it('a meeting longer than the cap is folded and still finds its speakers', async () => {
+    const truth = writeLongTranscriptLog(dir, { segments: 3000, onlineThreshold: 0.9, seed: 5 });
+    const { pages, summary } = await recluster({ maxItems: 40, changesPerPage: 250 });
+    expect(summary).toEqual({ segmentCount: 3000, speakerCount: 4 });
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.every((p) => p.changes.length <= 250)).toBe(true);
+    const speakers = (await readSegmentRecords(dir)).map((r) => r.speaker);
+    // The final labels are the true voices, numbered by first appearance.
+    expect(speakers).toEqual(relabelByFirstAppearance([...truth.speakers].map(Number)));
+  });
+
+  it('an empty transcript: nothing to change', async () => {
+    const { pages, summary } = await recluster();
+    expect(pages).toEqual([]);
+    expect(summary).toEqual({ segmentCount: 0, speakerCount: 0 });
+  });
+
+  it('changes that could not be saved are not announced', async () => {
+    writeLongTranscriptLog(dir, { segments: 50, onlineThreshold: 0.95, seed: 7 });
+    const pages: RelabelPage[] = [];
+    const run = reclusterTranscript(dir, {
+      threshold: FINAL_SPEAKER_THRESHOLD,
+      appendLabels: () => Promise.reject(new Error('disk gone')),
+      onChanges: (page) => pages.push(page),
+    });
+    await expect(run).rejects.toThrow('disk gone');
+    expect(pages).toEqual([]);
+  });
+});
