@@ -3,6 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { StenoError, fileSystemError } from '../../core/errors';
 import { writeFileAtomic } from '../temp-files';
+import type { StopReason } from '../../core/api/types';
 
 /**
  * One folder per recording under a recordings directory:
@@ -27,6 +28,8 @@ export interface RecordingMeta {
   state: RecordingState;
   /** Set when recovery rebuilt the recording after a crash. */
   recoveredAt?: string;
+  /** Why the recording ended: the person, an auto-stop setting, an error, the app quitting. */
+  stopReason?: StopReason;
   error?: { code: string; message: string; action: string };
 }
 

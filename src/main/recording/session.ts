@@ -8,6 +8,7 @@ import type { CaptureSource } from '../capture/capture-source';
 import type { FileSystemLayer } from '../fs-layer';
 import { WavAppendWriter } from './wav-writer';
 import { RecordingsStore, type RecordingMeta, type RecordingState } from './recordings-store';
+import type { StopReason } from '../../core/api/types';
 
 /** Ring capacity: 10 s of audio. The writer drains it continuously; a stall longer than this drops frames (counted). */
 export const DEFAULT_RING_SECONDS = 10;
@@ -152,6 +153,15 @@ export class RecordingSession extends Disposable {
     return this.store.audioPath(this.meta.id);
   }
 
+  get deviceName(): string {
+    return this.capture.deviceName;
+  }
+
+  /** ISO 8601 time the recording started. */
+  get startedAt(): string {
+    return this.meta.startedAt;
+  }
+
   get currentState(): SessionState {
     return this.state;
   }
@@ -192,10 +202,13 @@ export class RecordingSession extends Disposable {
     this.stateEmitter.fire('recording');
   }
 
-  /** Stops capture, writes every captured frame, finalizes the file. */
-  stop(): Promise<RecordingMeta> {
+  /**
+   * Stops capture, writes every captured frame, finalizes the file. `reason`
+   * is kept in the recording's meta (an error ending it is kept as 'error').
+   */
+  stop(reason: StopReason = 'user'): Promise<RecordingMeta> {
     if (this.endPromise) return this.endPromise;
-    this.endPromise = this.finish(null);
+    this.endPromise = this.finish(null, reason);
     return this.endPromise;
   }
 
@@ -296,11 +309,11 @@ export class RecordingSession extends Disposable {
       return this.endPromise;
     }
     this.failure = error;
-    this.endPromise = this.finish(error);
+    this.endPromise = this.finish(error, 'error');
     return this.endPromise;
   }
 
-  private async finish(error: StenoError | null): Promise<RecordingMeta> {
+  private async finish(error: StenoError | null, reason: StopReason): Promise<RecordingMeta> {
     this.state = 'stopping';
     // Stop the device first: its last frames arrive before stop() resolves and
     // are still written (unless the writer itself failed).
@@ -333,6 +346,7 @@ export class RecordingSession extends Disposable {
         state: finalState,
         durationS,
         endedAt: new Date().toISOString(),
+        stopReason: failure ? 'error' : reason,
         ...(failure ? { error: failure.toJSON() } : {}),
       });
       await this.store.removeMarker(this.meta.id);

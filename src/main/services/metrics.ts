@@ -1,0 +1,121 @@
+/**
+ * The resources in use, sampled about once a second as one `metrics` event:
+ * the gauges a person watches and the figures the benchmarks check. A value
+ * that cannot be known now is null, never a made-up 0. Sampling is cheap by
+ * design (a few syscalls and one ping of the host); its cost is measured by
+ * the api-events benchmark.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Emitter } from '../../core/event';
+import { Disposable, toDisposable } from '../../core/lifecycle';
+import type { Metrics } from '../../core/api/types';
+import type { RecorderService } from './recorder';
+
+export const METRICS_INTERVAL_MS = 1000;
+/** A host that does not answer its ping within this is shown as unknown. */
+export const HOST_PING_TIMEOUT_MS = 1000;
+/** Bytes per second assumed for "time left" when nothing is recording: 48 kHz mono 16-bit. */
+const DEFAULT_BYTES_PER_SECOND = 96_000;
+
+export class MetricsService extends Disposable {
+  private readonly metricsEmitter = this._register(new Emitter<Metrics>());
+  readonly onDidSample = this.metricsEmitter.event;
+  private last: Metrics | null = null;
+  private sampling = false;
+
+  constructor(
+    private readonly recorder: RecorderService,
+    private readonly recordingsDir: string,
+    intervalMs = METRICS_INTERVAL_MS,
+  ) {
+    super();
+    const timer = setInterval(() => void this.tick(), intervalMs);
+    this._register(toDisposable(() => clearInterval(timer)));
+  }
+
+  get latest(): Metrics | null {
+    return this.last;
+  }
+
+  /** One sample now (also what the timer does). */
+  async sample(): Promise<Metrics> {
+    const current = this.recorder.current;
+    const session = current?.session ?? null;
+    const transcriber = current?.transcriber ?? null;
+    const stats = session?.stats ?? null;
+    const [hostRssBytes, recordingFileBytes, diskFreeBytes] = await Promise.all([
+      transcriber ? transcriber.hostRssBytes(HOST_PING_TIMEOUT_MS) : Promise.resolve(null),
+      session ? fileSize(session.audioPath) : Promise.resolve(null),
+      diskFree(this.recordingsDir),
+    ]);
+    const memory = process.memoryUsage();
+    const bytesPerSecond = stats ? stats.sampleRate * 2 : DEFAULT_BYTES_PER_SECOND;
+    const metrics: Metrics = {
+      at: Date.now(),
+      mainRssBytes: memory.rss,
+      hostRssBytes,
+      hostState: this.recorder.hostState,
+      heapUsedBytes: memory.heapUsed,
+      modelsLoaded: transcriber?.hostPid !== undefined && transcriber !== null,
+      ringUsedBytes: stats?.ringUsedBytes ?? null,
+      ringHighWaterBytes: stats?.ringHighWaterBytes ?? null,
+      ringCapacityBytes: stats?.ringCapacityBytes ?? null,
+      framesDropped: stats?.droppedFrames ?? null,
+      transcriptionLagS: transcriber ? Math.max(0, transcriber.lagSeconds) : null,
+      recordingFileBytes,
+      diskFreeBytes,
+      recordingSecondsLeft: diskFreeBytes === null ? null : diskFreeBytes / bytesPerSecond,
+    };
+    this.last = metrics;
+    return metrics;
+  }
+
+  private async tick(): Promise<void> {
+    // A slow disk or host never stacks samples up: one at a time.
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const m = await this.sample();
+      if (!this._store.isDisposed) this.metricsEmitter.fire(m);
+    } finally {
+      this.sampling = false;
+    }
+  }
+}
+
+async function fileSize(path: string): Promise<number | null> {
+  return fs.promises
+    .stat(path)
+    .then((s) => s.size)
+    .catch(() => null);
+}
+
+/** Free bytes for an unprivileged user on the volume of `dir` (or its nearest existing parent). */
+export async function diskFree(dir: string): Promise<number | null> {
+  let current = dir;
+  for (let i = 0; i < 64; i++) {
+    try {
+      const s = await fs.promises.statfs(current);
+      return s.bavail * s.bsize;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+      const parent = path.dirname(current);
+      if (parent === current) return null;
+      current = parent;
+    }
+  }
+  return null;
+}
+
+/** Resident memory of a process, from /proc on Linux; null elsewhere or when it is gone. */
+export async function processRssBytes(pid: number): Promise<number | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const status = await fs.promises.readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * The recorder: one recording at a time, from the microphone to a crash-safe
+ * WAV, with the live transcript beside it, auto-stop, and every change as an
+ * API event. The CLI, the window and `steno serve` all record through it.
+ */
+import fs from 'node:fs';
+import { Emitter } from '../../core/event';
+import { StenoError, isStenoError, toStenoError } from '../../core/errors';
+import { Disposable, DisposableStore, toDisposable } from '../../core/lifecycle';
+import { toDbfs } from '../../core/pcm';
+import type { StenoEvent } from '../../core/api/events';
+import type {
+  Device,
+  HostState,
+  LiveRecording,
+  RecordingSummary,
+  Settings,
+  StopReason,
+} from '../../core/api/types';
+import { LIMITS } from '../../core/api/types';
+import type { HostOptions } from '../../core/host-protocol';
+import type { CaptureSource, OpenCaptureOptions } from '../capture/capture-source';
+import type { FileSystemLayer } from '../fs-layer';
+import { missingModels, resolveModelPaths } from '../models';
+import type { RecordingsStore } from '../recording/recordings-store';
+import { RecordingSession } from '../recording/session';
+import type { HostLauncher } from '../transcription/host-process';
+import { LiveTranscriber, type LiveTranscriberOptions } from '../transcription/live-transcriber';
+import { toSummary } from './library';
+import type { SettingsService } from './settings';
+
+/** How often elapsed time is reported (coalesced for slow clients). */
+const PROGRESS_MS = 200;
+/** How often the auto-stop rules are checked. */
+const AUTO_STOP_CHECK_MS = 1000;
+
+/** Where audio comes from: the microphone (naudiodon) in the app, a file or generator in tests. */
+export interface CaptureProvider {
+  listDevices(): Device[];
+  open(options: OpenCaptureOptions): CaptureSource;
+}
+
+export interface RecorderServiceOptions {
+  store: RecordingsStore;
+  settings: SettingsService;
+  capture: CaptureProvider;
+  /** How the model host is started (child_process in Node, utilityProcess in Electron). */
+  hostLauncher?: HostLauncher;
+  /** Supervisor timings, for tests. */
+  supervisor?: LiveTranscriberOptions['supervisor'];
+  /** Session knobs, for tests and benchmarks. */
+  session?: {
+    watchdogMs?: number;
+    ringSeconds?: number;
+    syncIntervalMs?: number;
+    fs?: FileSystemLayer;
+  };
+}
+
+interface Active {
+  session: RecordingSession;
+  transcriber: LiveTranscriber | null;
+  owned: DisposableStore;
+  state: LiveRecording['state'];
+  /** Written frames at the last chunk louder than the silence threshold. */
+  loudAtFrames: number;
+  ending: Promise<RecordingSummary> | null;
+  /** Settles when the transcript is final and the host has ended. */
+  done: Promise<void> | null;
+}
+
+export class RecorderService extends Disposable {
+  private readonly eventEmitter = this._register(new Emitter<StenoEvent>());
+  readonly onDidEvent = this.eventEmitter.event;
+  private active: Active | null = null;
+  private starting = false;
+  private host: HostState = 'stopped';
+
+  constructor(private readonly opts: RecorderServiceOptions) {
+    super();
+    this._register(toDisposable(() => this.active?.owned.dispose()));
+  }
+
+  listDevices(): Device[] {
+    return this.opts.capture.listDevices().slice(0, LIMITS.listItems);
+  }
+
+  get live(): LiveRecording | null {
+    const a = this.active;
+    if (!a) return null;
+    return {
+      id: a.session.id,
+      state: a.state,
+      device: a.session.deviceName,
+      startedAt: a.session.startedAt,
+      audioPath: a.session.audioPath,
+      sampleRate: a.session.stats.sampleRate,
+      elapsedS: elapsedS(a.session),
+      transcribing: a.transcriber !== null,
+    };
+  }
+
+  get hostState(): HostState {
+    return this.host;
+  }
+
+  /** The session and transcriber now, for metrics (null when not recording). */
+  get current(): { session: RecordingSession; transcriber: LiveTranscriber | null } | null {
+    return this.active
+      ? { session: this.active.session, transcriber: this.active.transcriber }
+      : null;
+  }
+
+  async start(deviceId?: number): Promise<LiveRecording> {
+    if (this.starting) {
+      throw new StenoError(
+        'ALREADY_RECORDING',
+        'A recording is starting.',
+        'Wait for it; Steno records one meeting at a time.',
+      );
+    }
+    if (this.active) {
+      throw new StenoError(
+        'ALREADY_RECORDING',
+        this.active.state === 'stopping'
+          ? 'The last recording is still finishing its transcript.'
+          : `A recording is already running (${this.active.session.id}).`,
+        this.active.state === 'stopping'
+          ? 'Wait a moment and start again.'
+          : 'Stop it before starting another; Steno records one meeting at a time.',
+      );
+    }
+    const settings = this.opts.settings.current;
+    const device = deviceId ?? settings.deviceId ?? undefined;
+    // Claimed before the first await: a second start fails at once.
+    this.starting = true;
+    let session: RecordingSession;
+    try {
+      const capture = this.opts.capture.open({ deviceId: device });
+      session = await RecordingSession.start({
+        store: this.opts.store,
+        capture,
+        ...this.opts.session,
+      });
+    } catch (e) {
+      throw toStenoError(e, 'starting the recording');
+    } finally {
+      this.starting = false;
+    }
+    const owned = new DisposableStore();
+    const active: Active = {
+      session,
+      transcriber: null,
+      owned,
+      state: 'recording',
+      loudAtFrames: 0,
+      ending: null,
+      done: null,
+    };
+    owned.add(session);
+    this.active = active;
+    this.watch(active, settings);
+    this.fireState();
+    if (settings.liveTranscript) await this.startTranscript(active, settings);
+    return this.live!;
+  }
+
+  async pause(): Promise<LiveRecording> {
+    const a = this.requireRecording('pause');
+    await a.session.pause();
+    a.state = 'paused';
+    this.fireState();
+    return this.live!;
+  }
+
+  async resume(): Promise<LiveRecording> {
+    const a = this.requireRecording('resume');
+    await a.session.resume();
+    a.state = 'recording';
+    // Silence is counted from the resume: a long pause is not a silent meeting.
+    a.loudAtFrames = a.session.stats.writtenFrames;
+    this.fireState();
+    return this.live!;
+  }
+
+  /** Resolves once the audio is final; the transcript finishes after (transcript.finished). */
+  stop(reason: StopReason = 'user'): Promise<RecordingSummary> {
+    const a = this.active;
+    if (!a || a.state === 'stopping') {
+      if (a?.ending) return a.ending;
+      return Promise.reject(
+        new StenoError('NOT_RECORDING', 'Nothing is being recorded.', 'Start a recording first.'),
+      );
+    }
+    return this.end(a, reason);
+  }
+
+  /** Ends a recording in progress (reason 'shutdown') and waits for its transcript. */
+  async shutdown(): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    if (a.state !== 'stopping') await this.end(a, 'shutdown').catch(() => {});
+    await a.done;
+  }
+
+  /** Settles when the current recording (if any) has ended and its transcript is final. */
+  async whenIdle(): Promise<void> {
+    await this.active?.done;
+  }
+
+  /**
+   * Ends the live transcript's model host now: its memory goes back to the OS.
+   * The recording (if any) goes on; its live transcript ends here.
+   */
+  async unloadModels(): Promise<{ wasRunning: boolean; hostPid: number | null }> {
+    const a = this.active;
+    const transcriber = a?.transcriber ?? null;
+    if (!a || !transcriber || a.state === 'stopping') return { wasRunning: false, hostPid: null };
+    const pid = transcriber.hostPid ?? null;
+    // Taken off the recording first: its end must not wait for a transcript that stopped.
+    a.transcriber = null;
+    await transcriber.abort();
+    a.owned.delete(transcriber);
+    this.fire({
+      type: 'error',
+      context: 'transcript',
+      error: new StenoError(
+        'INVALID_STATE',
+        'The live transcript was stopped because the models were unloaded; the audio is still being recorded.',
+        'Transcribe the recording after the meeting to get the rest of the transcript.',
+      ).toJSON(),
+    });
+    this.setHost('stopped', null, 'unloaded');
+    this.fireState();
+    return { wasRunning: true, hostPid: pid };
+  }
+
+  private requireRecording(action: 'pause' | 'resume'): Active {
+    const a = this.active;
+    if (!a || a.state === 'stopping') {
+      throw new StenoError(
+        'NOT_RECORDING',
+        `There is no recording to ${action}.`,
+        'Start a recording first.',
+      );
+    }
+    return a;
+  }
+
+  private end(a: Active, reason: StopReason): Promise<RecordingSummary> {
+    if (a.ending) return a.ending;
+    a.state = 'stopping';
+    this.fireState();
+    a.ending = (async () => {
+      const meta = await a.session.stop(reason);
+      const summary = toSummary(meta);
+      const error = a.session.error;
+      const s = a.session.stats;
+      const stats = {
+        capturedS: s.capturedFrames / s.sampleRate,
+        framesDropped: s.droppedFrames,
+        ringHighWaterBytes: s.ringHighWaterBytes,
+        ringCapacityBytes: s.ringCapacityBytes,
+      };
+      if (error) {
+        this.fire({ type: 'recording.failed', recording: summary, error: error.toJSON(), stats });
+      } else {
+        this.fire({ type: 'recording.finished', recording: summary, reason, stats });
+      }
+      return summary;
+    })();
+    a.done = a.ending
+      .catch(() => {})
+      .then(async () => {
+        const transcriber = a.transcriber;
+        const outcome = transcriber ? await this.finishTranscript(a.session.id, transcriber) : null;
+        // Idle before anyone hears it is over: a listener may start the next recording.
+        a.owned.dispose();
+        if (this.active === a) this.active = null;
+        if (!outcome) return;
+        this.setHost('stopped', null, null);
+        this.fire(outcome);
+      });
+    return a.ending;
+  }
+
+  /** Transcribes the rest and re-clusters; resolves with the event that says how it ended. */
+  private async finishTranscript(id: string, t: LiveTranscriber): Promise<StenoEvent> {
+    try {
+      const summary = await t.finish();
+      return {
+        type: 'transcript.finished',
+        id,
+        segmentCount: summary.segmentCount,
+        speakerCount: summary.speakerCount,
+        hostRestarts: t.hostRestarts,
+      };
+    } catch (e) {
+      return {
+        type: 'error',
+        context: 'transcript',
+        error: toStenoError(e, 'finishing the transcript').toJSON(),
+      };
+    }
+  }
+
+  private watch(a: Active, settings: Settings): void {
+    const { session, owned } = a;
+    const threshold = settings.silenceThresholdDbfs;
+    owned.add(
+      session.onDidLevel((l) => {
+        const peakDbfs = toDbfs(l.peak);
+        if (peakDbfs >= threshold) a.loudAtFrames = session.stats.writtenFrames;
+        this.fire({ type: 'recording.level', peakDbfs, rmsDbfs: toDbfs(l.rms) });
+      }),
+    );
+    // The session ends itself on a failure (device lost, disk full): finish the rest.
+    owned.add(
+      session.onDidFail(() => {
+        if (a.state !== 'stopping') void this.end(a, 'error').catch(() => {});
+      }),
+    );
+    const progress = setInterval(() => {
+      if (a.state === 'stopping') return;
+      const s = session.stats;
+      this.fire({
+        type: 'recording.progress',
+        id: session.id,
+        elapsedS: s.writtenFrames / s.sampleRate,
+        durableS: s.durableFrames / s.sampleRate,
+      });
+    }, PROGRESS_MS);
+    owned.add(toDisposable(() => clearInterval(progress)));
+    const autoStop = setInterval(() => this.checkAutoStop(a), AUTO_STOP_CHECK_MS);
+    owned.add(toDisposable(() => clearInterval(autoStop)));
+  }
+
+  /** Auto-stop on the recording's own clock (audio written), so pauses do not count. */
+  private checkAutoStop(a: Active): void {
+    if (a.state !== 'recording') return;
+    const { autoStopAfterHours, autoStopSilenceMinutes } = this.opts.settings.current;
+    const s = a.session.stats;
+    const elapsed = s.writtenFrames / s.sampleRate;
+    if (autoStopAfterHours !== null && elapsed >= autoStopAfterHours * 3600) {
+      void this.end(a, 'max-duration').catch(() => {});
+      return;
+    }
+    const silentS = (s.writtenFrames - a.loudAtFrames) / s.sampleRate;
+    if (autoStopSilenceMinutes !== null && silentS >= autoStopSilenceMinutes * 60) {
+      void this.end(a, 'silence').catch(() => {});
+    }
+  }
+
+  private async startTranscript(a: Active, settings: Settings): Promise<void> {
+    const models = resolveModelPaths({
+      ...(settings.whisperModel ? { whisper: settings.whisperModel } : {}),
+      ...(settings.embeddingModel ? { embedding: settings.embeddingModel } : {}),
+    });
+    const missing = missingModels(models);
+    if (missing.length > 0) {
+      this.fireError(
+        'transcript',
+        new StenoError(
+          'MODEL_INVALID',
+          `Transcription is off: no model at ${missing.join(', ')}.`,
+          'Put the models there (see README, "Speech models") or choose model files in the settings; the audio is being recorded.',
+        ),
+      );
+      return;
+    }
+    const options: HostOptions = {
+      language: settings.language,
+      threads: settings.whisperThreads,
+      maxTokens: settings.maxTokens,
+      partials: settings.partials,
+      embeddingWindowS: 1.5,
+    };
+    const { session, owned } = a;
+    const transcriber = owned.add(
+      new LiveTranscriber({
+        folder: session.folder,
+        source: {
+          audioPath: session.audioPath,
+          sampleRate: session.stats.sampleRate,
+          writtenFrames: () => session.stats.writtenFrames,
+        },
+        models,
+        options,
+        ...(this.opts.hostLauncher ? { launcher: this.opts.hostLauncher } : {}),
+        ...(this.opts.supervisor ? { supervisor: this.opts.supervisor } : {}),
+      }),
+    );
+    const id = session.id;
+    let crashed = false;
+    owned.add(
+      transcriber.onDidSegment((segment) => this.fire({ type: 'transcript.segment', id, segment })),
+    );
+    owned.add(
+      transcriber.onDidPartial((partial) => this.fire({ type: 'transcript.partial', id, partial })),
+    );
+    owned.add(
+      transcriber.onDidRelabel((page) =>
+        this.fire({ type: 'transcript.relabelled', id, changes: page.changes }),
+      ),
+    );
+    owned.add(
+      transcriber.onDidHostCrash((c) => {
+        crashed = true;
+        this.setHost(
+          'crashed',
+          null,
+          `exit ${c.exit.signal ?? c.exit.code}; restarting in ${c.restartInMs} ms`,
+        );
+      }),
+    );
+    owned.add(
+      transcriber.onDidHostReady((info) => {
+        this.setHost(crashed ? 'restarted' : 'ready', info.pid, null);
+        crashed = false;
+      }),
+    );
+    owned.add(transcriber.onDidHostPark(() => this.setHost('parked', null, 'idle')));
+    owned.add(transcriber.onDidFail((e) => this.fireError('transcript', e)));
+    a.transcriber = transcriber;
+    this.setHost('starting', null, null);
+    try {
+      await transcriber.start();
+    } catch (e) {
+      this.setHost('failed', null, isStenoError(e) ? e.message : String(e));
+      a.transcriber = null;
+      owned.delete(transcriber);
+      this.fireError('transcript', toStenoError(e, 'starting the live transcript'));
+      return;
+    }
+    this.fireState();
+  }
+
+  private setHost(state: HostState, pid: number | null, detail: string | null): void {
+    this.host = state;
+    this.fire({ type: 'host.state', state, pid, detail });
+  }
+
+  private fireState(): void {
+    const live = this.live;
+    if (live) this.fire({ type: 'recording.state', recording: live });
+  }
+
+  private fireError(context: string, error: StenoError): void {
+    this.fire({ type: 'error', context, error: error.toJSON() });
+  }
+
+  private fire(event: StenoEvent): void {
+    this.eventEmitter.fire(event);
+  }
+}
+
+function elapsedS(session: RecordingSession): number {
+  const s = session.stats;
+  return s.writtenFrames / s.sampleRate;
+}
+
+/** Bytes of a recording's audio file now (null when it cannot be read). */
+export async function fileBytes(path: string): Promise<number | null> {
+  return fs.promises
+    .stat(path)
+    .then((s) => s.size)
+    .catch(() => null);
+}

@@ -1,0 +1,175 @@
+/**
+ * The application's services behind one door: what every front end (CLI,
+ * Electron, `steno serve`) holds. It composes the recorder, library,
+ * settings and metrics, answers every command of the API through one
+ * dispatcher, and merges their events into one stream.
+ */
+import path from 'node:path';
+import { Emitter } from '../../core/event';
+import { Disposable } from '../../core/lifecycle';
+import type { ApiBackend, CallOutcome } from '../../core/api/backend';
+import type { StenoEvent } from '../../core/api/events';
+import { API_VERSION } from '../../core/api/version';
+import type { AppState } from '../../core/api/types';
+import type { CommandResult } from '../../core/api/commands';
+import { listDevices, openNaudiodonCapture } from '../capture/naudiodon-capture';
+import { defaultDataDir } from '../paths';
+import { RecordingsStore } from '../recording/recordings-store';
+import { recoverRecordings, type RecoveryReport } from '../recording/recovery';
+import type { HostLauncher } from '../transcription/host-process';
+import { dispatchCommand, type CommandHandlers } from './api-dispatcher';
+import { LibraryService, toSummary } from './library';
+import { MetricsService, processRssBytes } from './metrics';
+import { RecorderService, type CaptureProvider, type RecorderServiceOptions } from './recorder';
+import { SettingsService } from './settings';
+
+export interface StenoServiceOptions {
+  /** Settings and models live here (default: $STENO_HOME or the platform's data folder). */
+  dataDir?: string;
+  /** Recordings live here (default: <dataDir>/recordings). */
+  recordingsDir?: string;
+  /** The microphone (default: naudiodon). Tests and benchmarks pass files or generators. */
+  capture?: CaptureProvider;
+  hostLauncher?: HostLauncher;
+  /** The app's version, for appInfo (default: package.json's, as the CLI knows it). */
+  version?: string;
+  metricsIntervalMs?: number;
+  supervisor?: RecorderServiceOptions['supervisor'];
+  session?: RecorderServiceOptions['session'];
+}
+
+export const naudiodonCapture: CaptureProvider = {
+  listDevices,
+  open: (options) => openNaudiodonCapture(options),
+};
+
+export class StenoService extends Disposable implements ApiBackend {
+  private readonly eventEmitter = this._register(new Emitter<StenoEvent>());
+  readonly onDidEvent = this.eventEmitter.event;
+  readonly recorder: RecorderService;
+  readonly library: LibraryService;
+  readonly metrics: MetricsService;
+  private readonly handlers: CommandHandlers;
+
+  private constructor(
+    readonly settings: SettingsService,
+    readonly store: RecordingsStore,
+    /** What startup recovery did (recordings left by a crash, made playable again). */
+    readonly recovery: RecoveryReport,
+    options: StenoServiceOptions,
+  ) {
+    super();
+    this._register(settings);
+    this.recorder = this._register(
+      new RecorderService({
+        store,
+        settings,
+        capture: options.capture ?? naudiodonCapture,
+        ...(options.hostLauncher ? { hostLauncher: options.hostLauncher } : {}),
+        ...(options.supervisor ? { supervisor: options.supervisor } : {}),
+        ...(options.session ? { session: options.session } : {}),
+      }),
+    );
+    this.library = this._register(new LibraryService(store, () => this.recorder.live?.id ?? null));
+    this.metrics = this._register(
+      new MetricsService(this.recorder, store.root, options.metricsIntervalMs),
+    );
+    const fire = (e: StenoEvent) => this.eventEmitter.fire(e);
+    this._register(this.recorder.onDidEvent(fire));
+    this._register(this.metrics.onDidSample((metrics) => fire({ type: 'metrics', metrics })));
+    this._register(
+      this.settings.onDidChange((s) => fire({ type: 'settings.changed', settings: s })),
+    );
+    this._register(this.library.onDidDelete((id) => fire({ type: 'recording.deleted', id })));
+    this._register(this.library.onDidRenameSpeaker((r) => fire({ type: 'speaker.renamed', ...r })));
+    const version = options.version ?? '0.0.0';
+    this.handlers = {
+      appInfo: () => ({
+        version,
+        apiVersion: API_VERSION,
+        platform: process.platform,
+        recordingsDir: store.root,
+      }),
+      getState: () => this.currentState(),
+      listDevices: () => this.recorder.listDevices(),
+      startRecording: (p) => this.recorder.start(p.deviceId),
+      pauseRecording: () => this.recorder.pause(),
+      resumeRecording: () => this.recorder.resume(),
+      stopRecording: () => this.recorder.stop('user'),
+      listRecordings: (p) => this.library.list(p.offset, p.limit),
+      getRecording: (p) => this.library.get(p.id),
+      deleteRecording: (p) => this.library.delete(p.id),
+      getTranscript: (p) => this.library.transcript(p.id, p.offset, p.limit),
+      renameSpeaker: (p) => this.library.renameSpeaker(p.id, p.speaker, p.name),
+      getSettings: () => this.settings.current,
+      setSettings: (p) => this.settings.update(p.settings),
+      unloadModels: () => this.unloadModels(),
+    };
+  }
+
+  /** Loads settings, runs startup recovery, and starts the services. */
+  static async create(options: StenoServiceOptions = {}): Promise<StenoService> {
+    const dataDir = path.resolve(options.dataDir ?? defaultDataDir());
+    const store = new RecordingsStore(
+      path.resolve(options.recordingsDir ?? path.join(dataDir, 'recordings')),
+    );
+    const settings = await SettingsService.load(dataDir);
+    let recovery: RecoveryReport;
+    try {
+      recovery = await recoverRecordings(store);
+    } catch (e) {
+      settings.dispose();
+      throw e;
+    }
+    return new StenoService(settings, store, recovery, options);
+  }
+
+  call(command: unknown, params: unknown): Promise<CallOutcome> {
+    return dispatchCommand(this.handlers, command, params);
+  }
+
+  currentState(): AppState {
+    return {
+      recording: this.recorder.live,
+      hostState: this.recorder.hostState,
+      settings: this.settings.current,
+      metrics: this.metrics.latest,
+    };
+  }
+
+  /** The startup recovery as the API's event (for a front end to show). */
+  recoveryEvent(): StenoEvent {
+    return {
+      type: 'recording.recovered',
+      recovered: this.recovery.recovered.map(toSummary),
+      failed: this.recovery.failed.map((f) => ({ id: f.id, error: f.error.toJSON() })),
+      tempFilesRemoved: this.recovery.tempFilesRemoved.length,
+    };
+  }
+
+  /** Finishes a recording in progress (reason 'shutdown') and ends the model host. */
+  async shutdown(): Promise<void> {
+    await this.recorder.shutdown();
+  }
+
+  /** Ends the model host now and measures the process tree before and after. */
+  private async unloadModels(): Promise<CommandResult<'unloadModels'>> {
+    const transcriber = this.recorder.current?.transcriber ?? null;
+    const pid = transcriber?.hostPid ?? null;
+    const hostBefore =
+      pid === null
+        ? 0
+        : ((await processRssBytes(pid)) ?? (await transcriber!.hostRssBytes(1000)) ?? 0);
+    const before = process.memoryUsage.rss() + hostBefore;
+    const { wasRunning, hostPid } = await this.recorder.unloadModels();
+    // The host has exited (stop waits for it): what is left is this process.
+    const hostAfter = hostPid === null ? 0 : ((await processRssBytes(hostPid)) ?? 0);
+    const after = process.memoryUsage.rss() + hostAfter;
+    return {
+      hostWasRunning: wasRunning,
+      treeRssBeforeBytes: before,
+      treeRssAfterBytes: after,
+      freedBytes: before - after,
+    };
+  }
+}
