@@ -1,30 +1,25 @@
 /**
- * The whole surface the renderer can reach: `window.steno`. The renderer imports
- * these types only (`import type`); the preload implements them; the Electron
- * shell answers the channels. Nothing raw (no ipcRenderer, no Node) crosses.
+ * The whole surface the page can reach: `window.steno`. The preload builds it
+ * (bridge.ts); the renderer imports these types only (`import type`) and
+ * checks every value that comes through, as it would from any other process.
+ * Nothing raw (no ipcRenderer, no Node) crosses.
  */
+import type { CommandName } from '../core/api/commands';
+import type { StenoEvent } from '../core/api/events';
+import type { ApiError } from '../core/api/types';
 
-export interface AppInfo {
-  /** The app's version from package.json. */
-  readonly version: string;
-  /** `process.platform` of the main process, e.g. `linux`, `darwin`, `win32`. */
-  readonly platform: string;
-}
+/**
+ * What a failed call rejects with: a plain `{ code, message, action }`, not
+ * an Error, because the context bridge keeps only an Error's message.
+ */
+export type BridgeError = ApiError;
 
-export interface StenoApi {
-  appInfo(): Promise<AppInfo>;
-}
+/** Every command of the API: resolves with the result as it arrived (unchecked). */
+export type BridgeCommands = {
+  readonly [K in CommandName]: (params?: unknown) => Promise<unknown>;
+};
 
-/** IPC channel names, shared by the preload and the shell so they cannot drift. */
-export const IpcChannel = {
-  appInfo: 'steno:app-info',
-} as const;
-
-export type IpcChannel = (typeof IpcChannel)[keyof typeof IpcChannel];
-
-/** Checks a reply that crossed a process boundary before anyone trusts it. */
-export function isAppInfo(value: unknown): value is AppInfo {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.version === 'string' && typeof v.platform === 'string';
+export interface StenoBridge extends BridgeCommands {
+  /** Every event the main process sends that passes the API's schema; returns the unsubscribe. */
+  onEvent(listener: (event: StenoEvent) => void): () => void;
 }

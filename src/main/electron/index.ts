@@ -1,12 +1,15 @@
 /**
- * The Electron shell: one window, the renderer in it, IPC checked at the door.
- * This directory is the only place that imports `electron`; the services it
- * will call run in plain Node and are tested there.
+ * The Electron shell: one window, the renderer in it, the services behind
+ * IPC checked at the door. This directory is the only place that imports
+ * `electron`; the services run in plain Node and are tested there.
  */
 import { join } from 'node:path';
-import { BrowserWindow, app, ipcMain, session } from 'electron';
+import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
+import { defaultDataDir } from '../paths';
 import { DisposableStore } from '../../core/lifecycle';
-import { registerIpcHandlers } from './ipc';
+import { StenoService } from '../services/steno-service';
+import { electronHostLauncher } from './host-launcher';
+import { registerApiHandlers } from './ipc';
 import { resolveRendererLocation, type RendererLocation } from './renderer-location';
 import { denyAllPermissions, hardenWebContents } from './security';
 
@@ -75,25 +78,72 @@ function main(): void {
   app.on('window-all-closed', () => {
     if (process.platform !== 'darwin') app.quit();
   });
-  app.on('will-quit', () => store.dispose());
+  let service: StenoService | null = null;
+  let quit: 'running' | 'shutting-down' | 'done' = 'running';
+  app.on('will-quit', (event) => {
+    if (quit === 'done') return;
+    // Hold the quit until a recording in progress is final on disk.
+    event.preventDefault();
+    if (quit === 'shutting-down') return;
+    quit = 'shutting-down';
+    void shutDown(service, store).finally(() => {
+      quit = 'done';
+      app.quit();
+    });
+  });
 
   app
     .whenReady()
-    .then(() => {
+    .then(async () => {
       store.add(denyAllPermissions(session.defaultSession));
-      store.add(
-        registerIpcHandlers(ipcMain, location, () => ({
+      service = store.add(
+        await StenoService.create({
+          // The CLI's data folder too: the window and `steno` share one library.
+          dataDir: defaultDataDir(),
+          hostLauncher: electronHostLauncher(),
           version: app.getVersion(),
-          platform: process.platform,
-        })),
+        }),
       );
+      // Before the first window: only web contents created later get events.
+      store.add(registerApiHandlers(ipcMain, location, service, app));
       openWindow();
       app.on('activate', openWindow);
     })
     .catch((error: unknown) => {
       console.error('Steno could not start:', error);
+      dialog.showErrorBox('Steno could not start', String((error as Error)?.message ?? error));
       app.exit(1);
     });
+}
+
+/** A shutdown that hangs (a disk that stopped answering) must not keep the app from quitting. */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+
+/** Finishes a recording in progress, then disposes everything (the IPC handlers, the services). */
+async function shutDown(service: StenoService | null, store: DisposableStore): Promise<void> {
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    if (service) {
+      await Promise.race([
+        service.shutdown(),
+        new Promise<void>((_, reject) => {
+          deadline = setTimeout(
+            () => reject(new Error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms`)),
+            SHUTDOWN_DEADLINE_MS,
+          );
+        }),
+      ]);
+    }
+  } catch (error) {
+    console.error('Steno could not finish the recording in progress:', error);
+  } finally {
+    clearTimeout(deadline);
+  }
+  try {
+    store.dispose();
+  } catch (error) {
+    console.error('Steno could not release everything while quitting:', error);
+  }
 }
 
 main();

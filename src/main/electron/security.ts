@@ -1,4 +1,4 @@
-import type { App, IpcMainInvokeEvent, Session, WebContents } from 'electron';
+import type { App, Session, WebContents, WebFrameMain } from 'electron';
 import { toDisposable, type IDisposable } from '../../core/lifecycle';
 import { isRendererUrl, type RendererLocation } from './renderer-location';
 
@@ -39,13 +39,26 @@ export function denyAllPermissions(session: Session): IDisposable {
 }
 
 /**
- * An IPC message is answered only when it comes from the top frame of our
- * renderer. A destroyed or navigated-away frame (`senderFrame === null`), a
- * subframe, or any other page is refused.
+ * The part of Electron's `WebFrameMain` the sender check reads, as a
+ * structural type so the IPC layer runs in Node tests with a stand-in.
  */
-export function assertTrustedSender(event: IpcMainInvokeEvent, location: RendererLocation): void {
-  const frame = event.senderFrame;
-  if (!frame || frame.parent !== null || !isRendererUrl(location, frame.url)) {
-    throw new Error('IPC refused: the sender is not the Steno renderer');
-  }
+export interface FrameLike {
+  readonly url: string;
+  readonly parent: FrameLike | null;
 }
+
+/**
+ * An IPC message is answered, and an event sent, only when the frame is the
+ * top frame of our renderer. A destroyed or navigated-away frame (`null`),
+ * a subframe, or any other page is not.
+ */
+export function isTrustedFrame(
+  frame: FrameLike | null | undefined,
+  location: RendererLocation,
+): boolean {
+  return !!frame && frame.parent === null && isRendererUrl(location, frame.url);
+}
+
+// Electron's own types must fit the structural ones (checked by tsc only).
+type Fits<Actual extends Wanted, Wanted> = Actual;
+type _WebFrameMainFits = Fits<WebFrameMain, FrameLike>;
