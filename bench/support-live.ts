@@ -1,24 +1,28 @@
 /**
- * Runs the real recording + live-transcript pipeline in this process on a
- * WAV file played as the microphone (FileCapture): for benchmarks.
+ * Runs the real recording + live-transcript pipeline in this process through
+ * the recorder service (the same one every front end uses), with a WAV file
+ * played as the microphone (FileCapture): for benchmarks.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HostModelPaths, HostOptions } from '../src/core/host-protocol';
 import type { Transcript, TranscriptSegment } from '../src/core/transcript';
+import type { StenoEvent } from '../src/core/api/events';
 import { FileCapture } from '../src/main/capture/file-capture';
-import { RecordingsStore } from '../src/main/recording/recordings-store';
-import { RecordingSession } from '../src/main/recording/session';
-import { LiveTranscriber } from '../src/main/transcription/live-transcriber';
-import { bundledVadModelPath } from '../src/main/models';
+import type { RecordingSession } from '../src/main/recording/session';
+import type { LiveTranscriber } from '../src/main/transcription/live-transcriber';
+import { StenoService } from '../src/main/services/steno-service';
+import { call } from '../src/cli/service-client';
 
 export interface LiveRun {
   dir: string;
+  service: StenoService;
   session: RecordingSession;
   capture: FileCapture;
   transcriber: LiveTranscriber;
   segments: { segment: TranscriptSegment; atMs: number }[];
+  /** Stops the recording, waits for the final transcript and reads it back. */
   finish(): Promise<Transcript>;
   dispose(): void;
 }
@@ -34,41 +38,71 @@ export const BENCH_HOST_OPTIONS: HostOptions = {
 export async function startLiveRun(
   wav: string | Buffer,
   models: Omit<HostModelPaths, 'vad'>,
-  opts: { pacing: 'realtime' | 'manual'; loop?: boolean; options?: Partial<HostOptions> },
+  opts: {
+    pacing: 'realtime' | 'manual';
+    loop?: boolean;
+    options?: Partial<HostOptions>;
+    /** Sees every API event (for benchmarks of the event stream). */
+    onEvent?: (e: StenoEvent) => void;
+    metricsIntervalMs?: number;
+  },
 ): Promise<LiveRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-bench-'));
-  const store = new RecordingsStore(dir);
   const capture = new FileCapture(wav, { pacing: opts.pacing, loop: opts.loop });
-  const session = await RecordingSession.start({ store, capture });
-  const transcriber = new LiveTranscriber({
-    folder: session.folder,
-    source: {
-      audioPath: session.audioPath,
-      sampleRate: session.stats.sampleRate,
-      writtenFrames: () => session.stats.writtenFrames,
-    },
-    models: { ...models, vad: bundledVadModelPath() },
-    options: { ...BENCH_HOST_OPTIONS, ...opts.options },
+  const service = await StenoService.create({
+    dataDir: dir,
+    capture: { listDevices: () => [], open: () => capture },
+    ...(opts.metricsIntervalMs ? { metricsIntervalMs: opts.metricsIntervalMs } : {}),
+  });
+  const options = { ...BENCH_HOST_OPTIONS, ...opts.options };
+  service.settings.override({
+    whisperModel: models.whisper,
+    embeddingModel: models.embedding,
+    language: options.language,
+    whisperThreads: options.threads,
+    maxTokens: options.maxTokens,
+    partials: options.partials,
+    liveTranscript: true,
+    autoStopAfterHours: null,
   });
   const segments: LiveRun['segments'] = [];
-  const sub = transcriber.onDidSegment((segment) =>
-    segments.push({ segment, atMs: performance.now() }),
-  );
-  await transcriber.start();
+  const sub = service.onDidEvent((e) => {
+    if (e.type === 'transcript.segment')
+      segments.push({ segment: e.segment, atMs: performance.now() });
+    if (e.type === 'error') process.stderr.write(`bench: ${e.context}: ${e.error.message}\n`);
+    opts.onEvent?.(e);
+  });
+  const live = await call(service, 'startRecording', {});
+  const current = service.recorder.current;
+  if (!current?.transcriber) {
+    sub.dispose();
+    service.dispose();
+    throw new Error('the live transcript did not start (see the error above)');
+  }
   return {
     dir,
-    session,
+    service,
+    session: current.session,
     capture,
-    transcriber,
+    transcriber: current.transcriber,
     segments,
     async finish() {
-      await session.stop();
-      return transcriber.finish();
+      await call(service, 'stopRecording', {});
+      await service.recorder.whenIdle();
+      const all: TranscriptSegment[] = [];
+      let speakerNames: Record<number, string> = {};
+      for (let offset = 0; ;) {
+        const page = await call(service, 'getTranscript', { id: live.id, offset, limit: 2000 });
+        all.push(...page.segments);
+        speakerNames = page.speakerNames as unknown as Record<number, string>;
+        offset += page.segments.length;
+        if (page.segments.length === 0 || offset >= page.total) break;
+      }
+      return { segments: all, speakerNames };
     },
     dispose() {
       sub.dispose();
-      transcriber.dispose();
-      session.dispose();
+      service.dispose();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bestNormalizedCorrelation } from '../src/testing/correlation';
 import { makeTempDir, removeTempDir } from '../src/testing/tmp';
 import { readMonoSamples, soxDuration, spokenSentence } from './support/audio';
-import { runSteno, StenoProcess } from './support/steno-cli';
+import { progressPast, recordingEnd, runSteno, StenoProcess } from './support/steno-cli';
 import { playIntoMic, requireVirtualMic, suspendMic } from './support/virtual-mic';
 
 let out: string;
@@ -24,14 +24,14 @@ describe('steno record with the real (virtual) microphone', () => {
       'Steno writes every word of the meeting to disk as it is spoken.',
     );
     const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '7']);
-    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 0.5);
+    await rec.waitFor(progressPast(0.5));
     await playIntoMic(sentence);
     const { code } = await rec.exited;
     expect(code, rec.stderr).toBe(0);
-    const stopped = rec.last('stopped')!;
+    const stopped = rec.ended()!;
     expect(stopped.state).toBe('complete');
     expect(stopped.droppedFrames).toBe(0);
-    const file = String(rec.last('started')!.path);
+    const file = rec.started()!.audioPath;
     const recorded = readMonoSamples(file);
     const played = readMonoSamples(sentence);
     expect(recorded.rate).toBe(48_000);
@@ -39,7 +39,7 @@ describe('steno record with the real (virtual) microphone', () => {
     console.log(`capture correlation ${peak.toFixed(4)} at ${(lag / 48_000).toFixed(3)} s`);
     expect(peak).toBeGreaterThanOrEqual(0.9);
     // An independent reader agrees on the length.
-    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
   });
 
   it('lists the input devices', async () => {
@@ -71,52 +71,52 @@ describe('steno record with the real (virtual) microphone', () => {
 
   it('the device disappearing mid-recording finalizes the file with DEVICE_LOST; a new recording then works', async () => {
     const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '30']);
-    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1.5);
+    await rec.waitFor(progressPast(1.5));
     suspendMic(true); // PulseAudio stops delivering: no event reaches naudiodon
     const { code } = await rec.exited;
     suspendMic(false);
     expect(code).toBe(1);
-    const stopped = rec.last('stopped')!;
+    const stopped = rec.ended()!;
     expect(stopped.state).toBe('failed');
-    expect((stopped.error as { code: string }).code).toBe('DEVICE_LOST');
+    expect(stopped.error?.code).toBe('DEVICE_LOST');
     expect(rec.stderr).toMatch(/unplugged/);
-    const file = String(rec.last('started')!.path);
+    const file = rec.started()!.audioPath;
     expect(soxDuration(file)).toBeGreaterThan(1.4);
-    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
 
     const again = await runSteno(['record', '--json', '--out', out, '--seconds', '1.5']);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.events.find((e) => e.event === 'stopped')?.state).toBe('complete');
+    expect(recordingEnd(again.events)?.state).toBe('complete');
   });
 
   it('the recording folder deleted mid-recording: DIR_VANISHED, and the audio is saved again', async () => {
     const rec = new StenoProcess(['record', '--json', '--out', out, '--seconds', '30']);
-    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 2);
-    const file = String(rec.last('started')!.path);
+    await rec.waitFor(progressPast(2));
+    const file = rec.started()!.audioPath;
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
     const { code } = await rec.exited;
     expect(code).toBe(1);
-    const stopped = rec.last('stopped')!;
+    const stopped = rec.ended()!;
     expect(stopped.state).toBe('failed');
-    expect((stopped.error as { code: string }).code).toBe('DIR_VANISHED');
+    expect(stopped.error?.code).toBe('DIR_VANISHED');
     expect(rec.stderr).toMatch(/were saved again to .*audio\.wav/);
     // Everything captured until the stop is in the remade file, and sox reads it.
-    const captured = Number(stopped.capturedS);
+    const captured = stopped.capturedS;
     expect(captured).toBeGreaterThan(2);
     expect(captured - soxDuration(file)).toBeLessThan(0.05);
-    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
   });
 
   it('Ctrl-C (SIGINT) stops cleanly with a complete file', async () => {
     const rec = new StenoProcess(['record', '--json', '--out', out]);
-    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+    await rec.waitFor(progressPast(1));
     rec.child.kill('SIGINT');
     const { code } = await rec.exited;
     expect(code).toBe(0);
-    const stopped = rec.last('stopped')!;
+    const stopped = rec.ended()!;
     expect(stopped.state).toBe('complete');
-    const file = String(rec.last('started')!.path);
-    const captured = Number(stopped.capturedS);
+    const file = rec.started()!.audioPath;
+    const captured = stopped.capturedS;
     // What was captured is all in the file: the last partial read is kept.
     expect(captured - soxDuration(file)).toBeLessThan(0.05);
     expect(fs.existsSync(path.join(path.dirname(file), 'recording.inprogress'))).toBe(false);

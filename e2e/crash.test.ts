@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFilesRecursive, makeTempDir, removeTempDir } from '../src/testing/tmp';
 import { soxDuration } from './support/audio';
-import { runSteno, StenoProcess } from './support/steno-cli';
+import { runSteno, progressPast, StenoProcess } from './support/steno-cli';
 import { requireVirtualMic } from './support/virtual-mic';
 import { TEMP_SUFFIX } from '../src/main/temp-files';
 
@@ -31,10 +31,12 @@ describe('kill -9 while recording', () => {
     const results: { at: number; captured: number; recovered: number }[] = [];
     for (const at of killMoments(KILLS)) {
       const rec = new StenoProcess(['record', '--json', '--out', out]);
-      const started = await rec.waitFor((e) => e.event === 'started');
-      if (at > 0) await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) >= at);
+      const started = (await rec.waitFor((e) => e.type === 'recording.state')).recording as {
+        id: string;
+      };
+      if (at > 0) await rec.waitFor(progressPast(at));
       // The last progress report before the kill is what had been captured.
-      const captured = Number(rec.last('progress')?.capturedS ?? 0);
+      const captured = Number(rec.last('recording.progress')?.elapsedS ?? 0);
       rec.child.kill('SIGKILL');
       const { signal } = await rec.exited;
       expect(signal).toBe('SIGKILL');
@@ -46,11 +48,13 @@ describe('kill -9 while recording', () => {
       // The next start recovers it.
       const next = await runSteno(['list', '--json', '--out', out]);
       expect(next.code, next.stderr).toBe(0);
-      const list = next.events.find((e) => e.event === 'list') as unknown as {
-        recovery: { recovered: { id: string; durationS: number }[] };
+      const recovery = next.events.find((e) => e.type === 'recording.recovered') as unknown as {
+        recovered: { id: string; durationS: number }[];
+      };
+      const list = next.events.find((e) => Array.isArray(e.recordings)) as unknown as {
         recordings: { id: string; state: string; durationS: number }[];
       };
-      expect(list.recovery.recovered.map((r) => r.id)).toEqual([id]);
+      expect(recovery.recovered.map((r) => r.id)).toEqual([id]);
       const meta = list.recordings.find((r) => r.id === id)!;
       expect(meta.state).toBe('recovered');
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listFilesRecursive, makeTempDir, removeTempDir } from '../src/testing/tmp';
 import { soxDuration } from './support/audio';
-import { runSteno } from './support/steno-cli';
+import { recordingEnd, runSteno } from './support/steno-cli';
 import { requireVirtualMic } from './support/virtual-mic';
 
 /**
@@ -40,19 +40,21 @@ describe('recording onto a real file system that fails', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/disk is full/i);
     expect(r.stderr).toMatch(/DISK_FULL/);
-    const stopped = r.events.find((e) => e.event === 'stopped')!;
-    expect((stopped.error as { code: string }).code).toBe('DISK_FULL');
-    const file = String(r.events.find((e) => e.event === 'started')!.path);
+    const stopped = recordingEnd(r.events)!;
+    expect(stopped.error?.code).toBe('DISK_FULL');
+    const file = (
+      r.events.find((e) => e.type === 'recording.state')!.recording as { audioPath: string }
+    ).audioPath;
     // sox opens it; it holds nearly all of the 400 KiB (about 4 s of audio).
     const duration = soxDuration(file);
     expect(duration).toBeGreaterThan(3);
-    expect(duration).toBeLessThanOrEqual(Number(stopped.capturedS));
+    expect(duration).toBeLessThanOrEqual(stopped.capturedS);
     // The next start (after space is freed) finds the recording complete or
     // recovers it, and leaves no temp file.
     execFileSync('mount', ['-o', 'remount,size=2m', mnt]);
     const list = await runSteno(['list', '--json', '--out', mnt]);
     expect(list.code).toBe(0);
-    const listed = list.events.find((e) => e.event === 'list') as unknown as {
+    const listed = list.events.find((e) => Array.isArray(e.recordings)) as unknown as {
       recordings: { state: string; durationS: number }[];
     };
     expect(listed.recordings.length).toBe(1);

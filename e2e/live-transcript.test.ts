@@ -6,7 +6,7 @@ import { ensureSyntheticMeeting, type SyntheticMeeting } from '../src/testing/sy
 import { makeTempDir, removeTempDir } from '../src/testing/tmp';
 import { readMonoSamples, soxDuration, spokenSentence } from './support/audio';
 import { testModels } from '../src/testing/test-models';
-import { runSteno, StenoProcess, type CliEvent } from './support/steno-cli';
+import { progressPast, runSteno, StenoProcess, type CliEvent } from './support/steno-cli';
 import { playIntoMic, requireVirtualMic } from './support/virtual-mic';
 
 interface Segment {
@@ -43,9 +43,28 @@ async function recordWithModels(seconds: number): Promise<StenoProcess> {
     '--seconds',
     String(seconds),
   ]);
-  await rec.waitFor((e) => e.event === 'transcript-started', 60_000);
+  await rec.waitFor((e) => e.type === 'host.state' && e.state === 'ready', 60_000);
   return rec;
 }
+
+/** The whole transcript as `steno transcript --json` prints it (pages of the API's result). */
+async function printedTranscript(
+  id: string,
+): Promise<{ segments: Segment[]; speakerNames: Record<string, string> }> {
+  const printed = await runSteno(['transcript', id, '--json', '--out', out]);
+  expect(printed.code, printed.stderr).toBe(0);
+  const pages = printed.events as unknown as {
+    segments: Segment[];
+    speakerNames: Record<string, string>;
+  }[];
+  return {
+    segments: pages.flatMap((p) => p.segments),
+    speakerNames: pages.at(-1)?.speakerNames ?? {},
+  };
+}
+
+const isHostReady = (e: CliEvent) =>
+  e.type === 'host.state' && (e.state === 'ready' || e.state === 'restarted');
 
 /** Records while the synthetic meeting plays into the microphone. */
 async function recordMeeting(
@@ -55,17 +74,17 @@ async function recordMeeting(
   const rec = await recordWithModels(Math.ceil(meeting.durationS + extraSeconds));
   let readyCount = 0;
   const watcher = setInterval(() => {
-    const ready = rec.events.filter((e) => e.event === 'host-ready');
+    const ready = rec.events.filter(isHostReady);
     // (Not `onHostReady?.(ready[readyCount++])`: an absent callback would
     // skip the increment and spin forever.)
     for (; readyCount < ready.length; readyCount++) onHostReady?.(ready[readyCount]!, rec);
   }, 50);
-  await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+  await rec.waitFor(progressPast(1));
   await playIntoMic(meeting.wav48k);
   const { code } = await rec.exited;
   clearInterval(watcher);
   expect(code, rec.stderr.slice(-3000)).toBe(0);
-  const file = String(rec.last('started')!.path);
+  const file = rec.started()!.audioPath;
   // Where the meeting starts in the recording: correlate what was played.
   const { lag } = bestNormalizedCorrelation(
     readMonoSamples(file).samples,
@@ -83,8 +102,12 @@ function matchTurns(segments: Segment[], offsetS: number) {
 describe('live transcript from the model host', () => {
   it('gives one final segment per utterance with the known text, turn boundaries within 0.5 s, and 3 speakers', async () => {
     const { rec, offsetS } = await recordMeeting();
-    const live = rec.events.filter((e) => e.event === 'segment') as unknown as Segment[];
-    const final = rec.last('transcript') as unknown as { segments: Segment[]; speakers: number };
+    const live = rec.events
+      .filter((e) => e.type === 'transcript.segment')
+      .map((e) => e.segment as Segment);
+    const finished = rec.last('transcript.finished')!;
+    const id = rec.started()!.id;
+    const final = await printedTranscript(id);
     expect(live.length).toBe(meeting.turns.length);
     expect(final.segments.length).toBe(meeting.turns.length);
     const matches = matchTurns(final.segments, offsetS);
@@ -96,7 +119,8 @@ describe('live transcript from the model host', () => {
       expect(Math.abs(s.startS - offsetS - turn.start), `turn ${i} start`).toBeLessThanOrEqual(0.5);
       expect(Math.abs(s.endS - offsetS - turn.end), `turn ${i} end`).toBeLessThanOrEqual(0.5);
     });
-    expect(final.speakers).toBe(3);
+    expect(finished.speakerCount).toBe(3);
+    expect(new Set(final.segments.map((s) => s.speaker)).size).toBe(3);
     // Speakers are consistent with the truth: same voice, same label.
     const labelOf = new Map<string, number>();
     matches.forEach((m, i) => {
@@ -108,14 +132,9 @@ describe('live transcript from the model host', () => {
     expect(new Set(labelOf.values()).size).toBe(3);
 
     // The finished transcript is loadable afterwards, and names persist.
-    const id = String(rec.last('started')!.id);
     const renamed = await runSteno(['rename-speaker', id, '1', 'Ada', '--out', out]);
     expect(renamed.code, renamed.stderr).toBe(0);
-    const printed = await runSteno(['transcript', id, '--json', '--out', out]);
-    const t = printed.events.find((e) => e.event === 'transcript') as unknown as {
-      segments: Segment[];
-      speakerNames: Record<string, string>;
-    };
+    const t = await printedTranscript(id);
     expect(t.segments).toEqual(final.segments);
     expect(t.speakerNames['0']).toBe('Ada');
     const text = await runSteno(['transcript', id, '--out', out]);
@@ -139,22 +158,19 @@ describe('live transcript from the model host', () => {
         800 + 100 * kills,
       );
     }, 20); // a longer recording: all 10 kills fall while it records
-    const crashes = rec.events.filter((e) => e.event === 'host-crash');
+    const crashes = rec.events.filter((e) => e.type === 'host.state' && e.state === 'crashed');
     expect(kills).toBe(10);
     expect(crashes.length).toBeGreaterThanOrEqual(10);
     // Every kill fell while the recording ran (progress events stop at Stop).
-    const lastProgress = rec.events.lastIndexOf(rec.last('progress')!);
+    const lastProgress = rec.events.lastIndexOf(rec.last('recording.progress')!);
     const crashIndexes = crashes.map((c) => rec.events.indexOf(c));
     expect(crashIndexes.filter((i) => i < lastProgress).length).toBeGreaterThanOrEqual(10);
     // The recording is untouched.
-    const stopped = rec.last('stopped')!;
+    const stopped = rec.ended()!;
     expect(stopped.state).toBe('complete');
     expect(stopped.droppedFrames).toBe(0);
-    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
-    const final = rec.last('transcript') as unknown as {
-      segments: Segment[];
-      duplicatesDropped: number;
-    };
+    expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
+    const final = await printedTranscript(rec.started()!.id);
     const matches = matchTurns(final.segments, offsetS);
     matches.forEach((m, i) =>
       expect(m.length, `turn ${i} was transcribed ${m.length} times`).toBe(1),
@@ -169,23 +185,19 @@ describe('live transcript from the model host', () => {
       'Nothing said in this meeting is lost when its folder disappears.',
     );
     const rec = await recordWithModels(60);
-    await rec.waitFor((e) => e.event === 'progress' && Number(e.capturedS) > 1);
+    await rec.waitFor(progressPast(1));
     await playIntoMic(sentence);
-    await rec.waitFor((e) => e.event === 'segment', 30_000);
-    const file = String(rec.last('started')!.path);
+    await rec.waitFor((e) => e.type === 'transcript.segment', 30_000);
+    const file = rec.started()!.audioPath;
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
     const { code } = await rec.exited;
     expect(code).toBe(1);
-    const stopped = rec.last('stopped')!;
-    expect((stopped.error as { code: string }).code).toBe('DIR_VANISHED');
+    const stopped = rec.ended()!;
+    expect(stopped.error?.code).toBe('DIR_VANISHED');
     expect(rec.stderr).toMatch(/were saved again to/);
-    expect(soxDuration(file)).toBeCloseTo(Number(stopped.durationS), 2);
+    expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
     // The segment shown live is in the remade folder's transcript.
-    const id = String(rec.last('started')!.id);
-    const printed = await runSteno(['transcript', id, '--json', '--out', out]);
-    const t = printed.events.find((e) => e.event === 'transcript') as unknown as {
-      segments: Segment[];
-    };
+    const t = await printedTranscript(rec.started()!.id);
     expect(t.segments.length).toBeGreaterThanOrEqual(1);
     expect(t.segments[0]!.text).toBe(models.text);
   }, 180_000);

@@ -5,11 +5,29 @@ import readline from 'node:readline';
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const BIN = path.join(REPO_ROOT, 'bin', 'steno.js');
 
-export type CliEvent = { event: string } & Record<string, unknown>;
+/** One line of `--json` output: an API event (`type`) or a command's result (no `type`). */
+export type CliEvent = { type?: string } & Record<string, unknown>;
+
+/** What the end of a recording reported (recording.finished or recording.failed), flattened. */
+export interface RecordingEnd {
+  state: string;
+  durationS: number;
+  capturedS: number;
+  droppedFrames: number;
+  reason: string | undefined;
+  error: { code: string; message: string; action: string } | undefined;
+}
+
+/** A waitFor predicate: recording progress past `seconds`. */
+export const progressPast =
+  (seconds: number) =>
+  (e: CliEvent): boolean =>
+    e.type === 'recording.progress' && Number(e.elapsedS) > seconds;
 
 /**
  * A running `steno` command. Its stdout JSON lines (with --json) are collected
- * as events; naudiodon's own printf lines on stdout are ignored.
+ * as events; any other stdout line fails the parse (stdout carries Steno's
+ * own lines only: native libraries' output goes to the log).
  */
 export class StenoProcess {
   readonly child: ChildProcess;
@@ -18,11 +36,15 @@ export class StenoProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: { pred: (e: CliEvent) => boolean; resolve: (e: CliEvent) => void }[] = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  constructor(
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+    opts: { stdin?: 'pipe' | 'ignore' } = {},
+  ) {
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return;
@@ -65,11 +87,39 @@ export class StenoProcess {
     });
   }
 
-  last(name: string): CliEvent | undefined {
+  last(type: string): CliEvent | undefined {
     for (let i = this.events.length - 1; i >= 0; i--)
-      if (this.events[i]!.event === name) return this.events[i];
+      if (this.events[i]!.type === type) return this.events[i];
     return undefined;
   }
+
+  /** The recording as it started: id, audio path, device. */
+  started(): { id: string; audioPath: string; device: string } | undefined {
+    const e = this.events.find((x) => x.type === 'recording.state');
+    return e?.recording as { id: string; audioPath: string; device: string } | undefined;
+  }
+
+  /** How the recording ended, or undefined if it has not. */
+  ended(): RecordingEnd | undefined {
+    return recordingEnd(this.events);
+  }
+}
+
+export function recordingEnd(events: CliEvent[]): RecordingEnd | undefined {
+  const e = [...events]
+    .reverse()
+    .find((x) => x.type === 'recording.finished' || x.type === 'recording.failed');
+  if (!e) return undefined;
+  const recording = e.recording as { state: string; durationS: number };
+  const stats = e.stats as { capturedS: number; framesDropped: number };
+  return {
+    state: recording.state,
+    durationS: recording.durationS,
+    capturedS: stats.capturedS,
+    droppedFrames: stats.framesDropped,
+    reason: e.reason as string | undefined,
+    error: e.error as RecordingEnd['error'],
+  };
 }
 
 /** Runs a command to completion. */

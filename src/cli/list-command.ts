@@ -1,39 +1,36 @@
-import path from 'node:path';
-import { defaultRecordingsDir } from '../main/paths';
-import { RecordingsStore } from '../main/recording/recordings-store';
-import { recoverRecordings } from '../main/recording/recovery';
+/** `steno list`: the library service's recordings, newest first. */
+import { LIMITS } from '../core/api/types';
+import type { Terminal } from '../main/terminal';
 import { printRecovery } from './recovery-output';
+import { call, openService } from './service-client';
 
-export async function runList(opts: {
-  out?: string | boolean;
-  json?: string | boolean;
-}): Promise<number> {
-  const store = new RecordingsStore(path.resolve(String(opts.out ?? defaultRecordingsDir())));
-  const report = await recoverRecordings(store);
-  const recordings = await store.list();
-  if (opts.json) {
-    process.stdout.write(
-      JSON.stringify({ event: 'list', recovery: summarize(report), recordings }) + '\n',
-    );
+export async function runList(
+  opts: { out?: string | boolean; json?: string | boolean },
+  terminal: Terminal,
+): Promise<number> {
+  const service = await openService(typeof opts.out === 'string' ? opts.out : undefined);
+  try {
+    if (opts.json) terminal.out(JSON.stringify(service.recoveryEvent()) + '\n');
+    else printRecovery(service.recovery, terminal);
+    let offset = 0;
+    let shown = 0;
+    for (;;) {
+      const page = await call(service, 'listRecordings', { offset, limit: LIMITS.listItems });
+      if (opts.json) terminal.out(JSON.stringify(page) + '\n');
+      else {
+        for (const r of page.recordings) {
+          terminal.out(
+            `${r.id}  ${r.state.padEnd(9)}  ${r.durationS.toFixed(1).padStart(8)} s  ${service.store.audioPath(r.id)}\n`,
+          );
+        }
+      }
+      shown += page.recordings.length;
+      offset += LIMITS.listItems;
+      if (offset >= page.total) break;
+    }
+    if (!opts.json && shown === 0) terminal.out(`No recordings in ${service.store.root}.\n`);
     return 0;
+  } finally {
+    service.dispose();
   }
-  printRecovery(report);
-  if (recordings.length === 0) {
-    process.stdout.write(`No recordings in ${store.root}.\n`);
-    return 0;
-  }
-  for (const r of recordings) {
-    process.stdout.write(
-      `${r.id}  ${r.state.padEnd(9)}  ${r.durationS.toFixed(1).padStart(8)} s  ${store.audioPath(r.id)}\n`,
-    );
-  }
-  return 0;
-}
-
-export function summarize(report: Awaited<ReturnType<typeof recoverRecordings>>): object {
-  return {
-    recovered: report.recovered.map((m) => ({ id: m.id, durationS: m.durationS })),
-    failed: report.failed.map((f) => ({ id: f.id, error: f.error.toJSON() })),
-    tempFilesRemoved: report.tempFilesRemoved.length,
-  };
 }

@@ -1,8 +1,13 @@
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isStenoError, StenoError } from '../core/errors';
+import { captureNativeOutput, type NativeOutputCapture } from '../main/native-output';
+import { defaultDataDir } from '../main/paths';
+import { processTerminal, type Terminal } from '../main/terminal';
 import { runDevices } from './devices-command';
 import { runRecord } from './record-command';
 import { runList } from './list-command';
+import { runServe, SERVE_OPTIONS } from './serve-command';
 import { runRenameSpeaker, runTranscript } from './transcript-command';
 
 const USAGE = `steno: record meetings from the microphone to crash-safe WAV files
@@ -18,16 +23,26 @@ Usage:
   steno transcript <id> [--out DIR] [--json]
                                          print a recording's transcript
   steno rename-speaker <id> <N> <name>   name speaker N of a recording
+  steno serve [--port N] [--host 127.0.0.1] [--allow-remote] [--out DIR] [--json]
+                                         serve the window and the API to a
+                                         browser on this machine
+
+Every command takes --verbose: the audio libraries' own diagnostics are shown
+on stderr instead of being kept in <data dir>/logs/native.log.
+With --json, \`record\` prints the API's events and the other commands the
+API's results, one JSON object per line.
 
 Recordings live in DIR/<id>/audio.wav with meta.json beside it. DIR defaults to
 $STENO_HOME/recordings, else ~/.local/share/steno/recordings.
 `;
 
-async function main(argv: string[]): Promise<number> {
+const COMMON = { verbose: { type: 'boolean' } } as const;
+
+async function main(argv: string[], terminal: Terminal): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'devices':
-      return runDevices(parse(rest, { json: { type: 'boolean' } }).values);
+      return runDevices(parse(rest, { json: { type: 'boolean' } }).values, terminal);
     case 'record':
       return runRecord(
         parse(rest, {
@@ -45,25 +60,31 @@ async function main(argv: string[]): Promise<number> {
           threads: { type: 'string' },
           'max-tokens': { type: 'string' },
         }).values,
+        terminal,
       );
     case 'transcript': {
       const p = parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } });
-      return runTranscript(p.positionals, p.values);
+      return runTranscript(p.positionals, p.values, terminal);
     }
     case 'rename-speaker': {
       const p = parse(rest, { out: { type: 'string' } });
-      return runRenameSpeaker(p.positionals, p.values);
+      return runRenameSpeaker(p.positionals, p.values, terminal);
     }
     case 'list':
-      return runList(parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } }).values);
+      return runList(
+        parse(rest, { out: { type: 'string' }, json: { type: 'boolean' } }).values,
+        terminal,
+      );
+    case 'serve':
+      return runServe(parse(rest, SERVE_OPTIONS).values, terminal);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      terminal.out(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`steno: unknown command "${command}"\n\n${USAGE}`);
+      terminal.err(`steno: unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
 }
@@ -79,7 +100,7 @@ function parse(args: string[], options: Options): Parsed {
   try {
     const { values, positionals } = parseArgs({
       args,
-      options,
+      options: { ...options, ...COMMON },
       strict: true,
       allowPositionals: true,
     });
@@ -99,20 +120,49 @@ function parse(args: string[], options: Options): Parsed {
 }
 
 /**
+ * Native libraries (ALSA, PortAudio, naudiodon, whisper.cpp) write to fds 1
+ * and 2 themselves. Before any of them loads, those fds are pointed at a
+ * bounded log (or, with --verbose, at stderr), and the CLI writes through the
+ * Terminal only: stdout carries Steno's own lines and nothing else.
+ */
+function startCapture(argv: string[]): NativeOutputCapture {
+  return captureNativeOutput({
+    logPath: path.join(defaultDataDir(), 'logs', 'native.log'),
+    verbose: argv.includes('--verbose'),
+  });
+}
+
+/**
  * Exits explicitly once the command is done: every file is closed and synced by
  * then, but a sound server that stopped delivering audio can leave PortAudio's
  * stop call blocked in a native thread forever, which would keep the process
- * alive. Output is flushed first.
+ * alive. The Terminal's writes are synchronous, so nothing is pending.
  */
-function exit(code: number): void {
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+function exit(capture: NativeOutputCapture, code: number): void {
+  capture.dispose();
+  process.exit(code);
 }
 
-main(process.argv.slice(2)).then(exit, (e: unknown) => {
-  if (isStenoError(e)) {
-    process.stderr.write(`steno: ${e.toUserString()}\n`);
-  } else {
-    process.stderr.write(`steno: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+const argv = process.argv.slice(2);
+const capture = ((): NativeOutputCapture | null => {
+  try {
+    return startCapture(argv);
+  } catch (e) {
+    process.stderr.write(`steno: ${(e as Error).message}\n`);
+    return null;
   }
-  exit(1);
-});
+})();
+const terminal = capture?.terminal ?? processTerminal();
+
+main(argv, terminal).then(
+  (code) => (capture ? exit(capture, code) : process.exit(code)),
+  (e: unknown) => {
+    if (isStenoError(e)) {
+      terminal.err(`steno: ${e.toUserString()}\n`);
+    } else {
+      terminal.err(`steno: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+    }
+    if (capture) exit(capture, 1);
+    else process.exit(1);
+  },
+);

@@ -1,21 +1,19 @@
-import fs from 'node:fs';
-import path from 'node:path';
+/**
+ * `steno record`: argument parsing and printing only. The recording, the
+ * live transcript, auto-stop and recovery are the recorder service's; this
+ * file turns flags into settings for this run and the API's events into lines.
+ */
+import readline from 'node:readline';
 import { StenoError } from '../core/errors';
-import { PeakMeter } from '../core/pcm';
-import { openNaudiodonCapture } from '../main/capture/naudiodon-capture';
-import { defaultRecordingsDir } from '../main/paths';
-import { RecordingsStore } from '../main/recording/recordings-store';
-import { recoverRecordings } from '../main/recording/recovery';
-import { RecordingSession } from '../main/recording/session';
-import { DisposableStore, toDisposable } from '../core/lifecycle';
+import { formatSegmentLine } from '../core/transcript';
+import type { StenoEvent } from '../core/api/events';
+import type { Settings } from '../core/api/types';
+import type { Terminal } from '../main/terminal';
+import { call, openService } from './service-client';
 import { printRecovery } from './recovery-output';
-import { summarize } from './list-command';
-import { printTranscript, startLiveTranscript, type LiveTranscriptFlags } from './live-transcript';
+import { printTranscript } from './transcript-command';
 
-/** How often progress is reported (JSON lines, or the terminal meter). */
-const PROGRESS_MS = 100;
-
-interface RecordOptions {
+export interface RecordOptions {
   device?: string | boolean;
   seconds?: string | boolean;
   out?: string | boolean;
@@ -29,157 +27,220 @@ interface RecordOptions {
   'max-tokens'?: string | boolean;
 }
 
-export async function runRecord(opts: RecordOptions): Promise<number> {
+export async function runRecord(opts: RecordOptions, terminal: Terminal): Promise<number> {
+  // Every flag is checked before the device opens: a typo must not leave a half-started recording.
   const deviceId =
     opts.device === undefined ? undefined : parseInteger(String(opts.device), '--device');
   const seconds =
     opts.seconds === undefined ? undefined : parsePositive(String(opts.seconds), '--seconds');
-  const store = new RecordingsStore(path.resolve(String(opts.out ?? defaultRecordingsDir())));
-  const json = Boolean(opts.json);
-  const emit = (event: object) => {
-    if (json) process.stdout.write(JSON.stringify(event) + '\n');
-  };
-
-  // Every flag is checked before the device opens: a typo must not leave a half-started recording.
-  const flags: LiveTranscriptFlags = {
-    whisperModel: str(opts['whisper-model']),
-    embeddingModel: str(opts['embedding-model']),
-    language: str(opts.language),
-    threads: opts.threads === undefined ? undefined : parseCount(String(opts.threads), '--threads'),
-    maxTokens:
-      opts['max-tokens'] === undefined
-        ? undefined
-        : parseCount(String(opts['max-tokens']), '--max-tokens'),
+  const overrides: Partial<Settings> = {
+    liveTranscript: opts.transcript !== false,
     partials: opts.partials !== false,
+    ...(typeof opts['whisper-model'] === 'string' ? { whisperModel: opts['whisper-model'] } : {}),
+    ...(typeof opts['embedding-model'] === 'string'
+      ? { embeddingModel: opts['embedding-model'] }
+      : {}),
+    ...(typeof opts.language === 'string' ? { language: opts.language } : {}),
+    ...(opts.threads !== undefined
+      ? { whisperThreads: parseCount(String(opts.threads), '--threads') }
+      : {}),
+    ...(opts['max-tokens'] !== undefined
+      ? { maxTokens: parseCount(String(opts['max-tokens']), '--max-tokens') }
+      : {}),
   };
+  const json = Boolean(opts.json);
+  const service = await openService(typeof opts.out === 'string' ? opts.out : undefined);
+  try {
+    service.settings.override(overrides);
+    const print = json ? jsonPrinter(terminal) : textPrinter(terminal);
+    if (json) terminal.out(JSON.stringify(service.recoveryEvent()) + '\n');
+    else printRecovery(service.recovery, terminal);
 
-  const report = await recoverRecordings(store);
-  if (json) emit({ event: 'recovery', ...summarize(report) });
-  else printRecovery(report);
-
-  const capture = openNaudiodonCapture({ deviceId });
-  const session = await RecordingSession.start({ store, capture });
-  const owned = new DisposableStore();
-  owned.add(session);
-
-  const { sampleRate, channels } = capture.format;
-  emit({
-    event: 'started',
-    id: session.id,
-    path: session.audioPath,
-    device: capture.deviceName,
-    sampleRate,
-    channels,
-  });
-  if (!json) {
-    process.stderr.write(
-      `Recording from "${capture.deviceName}" at ${sampleRate} Hz to ${session.audioPath}\n` +
-        `Press Ctrl-C to stop.\n`,
-    );
-  }
-
-  // The live transcript starts beside the recording; the recording never waits for it.
-  const live =
-    opts.transcript === false
-      ? Promise.resolve(null)
-      : startLiveTranscript(session, flags, emit, json);
-
-  const meter = new PeakMeter();
-  owned.add(session.onDidLevel((l) => meter.add(l)));
-
-  let liveNow: Awaited<typeof live> = null;
-  void live.then((l) => (liveNow = l));
-  const progress = setInterval(() => {
-    const s = session.stats;
-    const level = meter.read();
-    if (json) {
-      emit({
-        event: 'progress',
-        capturedS: s.capturedFrames / s.sampleRate,
-        writtenS: s.writtenFrames / s.sampleRate,
-        durableS: s.durableFrames / s.sampleRate,
-        droppedFrames: s.droppedFrames,
-        lagS: liveNow?.transcriber.lagSeconds ?? null,
-        peakDbfs: Math.round(level),
-      });
-    } else if (process.stderr.isTTY) {
-      const bars = Math.max(0, Math.min(30, Math.round((level + 60) / 2)));
-      process.stderr.write(
-        `\r${(s.capturedFrames / s.sampleRate).toFixed(1).padStart(7)} s  [${'#'.repeat(bars).padEnd(30)}] ${level.toFixed(0).padStart(4)} dBFS`,
+    let failed: StenoEvent | null = null;
+    let finished: (reason: string) => void = () => {};
+    const ended = new Promise<string>((resolve) => (finished = resolve));
+    const subscription = service.onDidEvent((e) => {
+      print(e);
+      if (e.type === 'recording.failed') failed = e;
+      if (e.type === 'recording.failed' || e.type === 'recording.finished') finished(e.type);
+    });
+    try {
+      const live = await call(
+        service,
+        'startRecording',
+        deviceId === undefined ? {} : { deviceId },
       );
+      const controls = listenForControls(async (command) => {
+        const state = service.currentState().recording?.state;
+        const want = command === 'toggle' ? (state === 'paused' ? 'resume' : 'pause') : command;
+        const outcome = await service.call(
+          want === 'pause' ? 'pauseRecording' : 'resumeRecording',
+          {},
+        );
+        if (!outcome.ok)
+          terminal.err(`steno: ${StenoError.fromWire(outcome.error).toUserString()}\n`);
+        else if (!json) terminal.err(want === 'pause' ? '\nPaused.\n' : '\nResumed.\n');
+      });
+      if (!json) {
+        terminal.err(
+          `Recording from "${live.device}" at ${live.sampleRate} Hz to ${live.audioPath}\n` +
+            (controls.interactive
+              ? 'Press space to pause or resume, q or Ctrl-C to stop.\n'
+              : 'Press Ctrl-C to stop.\n'),
+        );
+      }
+      const reason = await untilStopAsked(seconds, ended, controls.stopRequested).finally(() =>
+        controls.dispose(),
+      );
+      // Auto-stop or a failure ended it already; otherwise the person did.
+      if (reason !== 'recording.failed' && reason !== 'recording.finished') {
+        await call(service, 'stopRecording', {});
+      }
+      if (!json && terminal.errIsTTY) terminal.err('\n');
+      if (!json && live.transcribing) terminal.err('Finishing the transcript...\n');
+      await service.recorder.whenIdle();
+      if (!json && live.transcribing) {
+        terminal.out('\nTranscript (speakers re-clustered):\n');
+        await printTranscript(service, live.id, terminal);
+      }
+      const error = failed as Extract<StenoEvent, { type: 'recording.failed' }> | null;
+      if (error) {
+        terminal.err(`steno: ${StenoError.fromWire(error.error).toUserString()}\n`);
+        terminal.err(
+          `The audio recorded until then is in ${live.audioPath} (${error.recording.durationS.toFixed(1)} s).\n`,
+        );
+        return 1;
+      }
+      if (!json) terminal.err(`Saved to ${live.audioPath}\n`);
+      return 0;
+    } finally {
+      subscription.dispose();
     }
-  }, PROGRESS_MS);
-  owned.add(toDisposable(() => clearInterval(progress)));
+  } finally {
+    await service.shutdown();
+    service.dispose();
+  }
+}
 
-  const stopRequested = new Promise<string>((resolve) => {
+/**
+ * Pause, resume and stop while recording, from standard input: at a terminal
+ * single keys (space pauses or resumes; q, Enter or Ctrl-C stops), from a
+ * program lines (`pause`, `resume`, `stop`).
+ */
+function listenForControls(onPauseResume: (c: 'pause' | 'resume' | 'toggle') => Promise<void>): {
+  interactive: boolean;
+  stopRequested: Promise<string>;
+  dispose(): void;
+} {
+  const stdin = process.stdin;
+  const interactive = stdin.isTTY === true;
+  let requestStop: (why: string) => void = () => {};
+  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  // One command at a time: a burst of keys cannot interleave pause and resume.
+  let chain = Promise.resolve();
+  const run = (c: 'pause' | 'resume' | 'toggle') => {
+    chain = chain.then(() => onPauseResume(c));
+  };
+  let rl: readline.Interface | null = null;
+  const onKey = (data: Buffer) => {
+    for (const ch of data.toString('utf8')) {
+      if (ch === ' ') run('toggle');
+      else if (ch === 'q' || ch === '\r' || ch === '\u0003') requestStop('key');
+    }
+  };
+  if (interactive) {
+    stdin.setRawMode(true);
+    stdin.on('data', onKey);
+    stdin.resume();
+  } else {
+    rl = readline.createInterface({ input: stdin });
+    rl.on('line', (line) => {
+      const word = line.trim();
+      if (word === 'pause' || word === 'resume') run(word);
+      else if (word === 'stop') requestStop('stdin');
+    });
+  }
+  return {
+    interactive,
+    stopRequested,
+    dispose() {
+      if (interactive) {
+        stdin.off('data', onKey);
+        stdin.setRawMode(false);
+      }
+      rl?.close();
+      stdin.pause();
+    },
+  };
+}
+
+/** Resolves with why the recording should stop: a signal, --seconds, a key, or the recording ending itself. */
+function untilStopAsked(
+  seconds: number | undefined,
+  ended: Promise<string>,
+  stopRequested: Promise<string>,
+): Promise<string> {
+  const cleanups: (() => void)[] = [];
+  const asked = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => resolve(signal);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    owned.add(
-      toDisposable(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }),
-    );
+    cleanups.push(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
     if (seconds !== undefined) {
       const timer = setTimeout(() => resolve('time'), seconds * 1000);
-      owned.add(toDisposable(() => clearTimeout(timer)));
+      cleanups.push(() => clearTimeout(timer));
     }
   });
-  const failed = new Promise<StenoError>((resolve) => owned.add(session.onDidFail(resolve)));
-
-  const reason = await Promise.race([stopRequested, failed]);
-  const meta = await session.stop();
-  const stats = session.stats;
-  owned.dispose();
-  if (process.stderr.isTTY && !json) process.stderr.write('\n');
-
-  const transcriber = await live;
-  if (transcriber) {
-    if (!json) process.stderr.write('Finishing the transcript...\n');
-    const transcript = await transcriber.transcriber.finish();
-    emit({
-      event: 'transcript',
-      segments: transcript.segments,
-      speakers: new Set(transcript.segments.map((s) => s.speaker)).size,
-      hostRestarts: transcriber.transcriber.hostRestarts,
-      duplicatesDropped: transcriber.transcriber.duplicatesDropped,
-    });
-    if (!json && transcript.segments.length > 0) {
-      process.stdout.write('\nTranscript (speakers re-clustered):\n');
-      printTranscript(transcript);
-    }
-    transcriber.owned.dispose();
-  }
-
-  const error = session.error;
-  emit({
-    event: 'stopped',
-    id: meta.id,
-    state: meta.state,
-    durationS: meta.durationS,
-    capturedS: stats.capturedFrames / stats.sampleRate,
-    droppedFrames: stats.droppedFrames,
-    ringHighWaterBytes: stats.ringHighWaterBytes,
-    ringCapacityBytes: stats.ringCapacityBytes,
-    reason: typeof reason === 'string' ? reason : 'error',
-    ...(error ? { error: error.toJSON() } : {}),
-  });
-  if (error) {
-    process.stderr.write(`steno: ${error.toUserString()}\n`);
-    if (fs.existsSync(session.audioPath)) {
-      process.stderr.write(
-        `The audio recorded until then is in ${session.audioPath} (${meta.durationS.toFixed(1)} s).\n`,
-      );
-    }
-    return 1;
-  }
-  if (!json) process.stderr.write(`Saved ${meta.durationS.toFixed(1)} s to ${session.audioPath}\n`);
-  return 0;
+  return Promise.race([asked, ended, stopRequested]).finally(() => cleanups.forEach((c) => c()));
 }
 
-function str(v: string | boolean | undefined): string | undefined {
-  return typeof v === 'string' ? v : undefined;
+/** --json: the API's own events, one per line. */
+function jsonPrinter(terminal: Terminal): (e: StenoEvent) => void {
+  return (e) => terminal.out(JSON.stringify(e) + '\n');
+}
+
+/** A person at a terminal: segments on stdout, problems on stderr, a level meter on a TTY. */
+function textPrinter(terminal: Terminal): (e: StenoEvent) => void {
+  let peak = -120;
+  const names = { speakerNames: {} as Record<number, string> };
+  return (e) => {
+    switch (e.type) {
+      case 'recording.level':
+        peak = e.peakDbfs;
+        return;
+      case 'recording.progress': {
+        if (!terminal.errIsTTY) return;
+        const bars = Math.max(0, Math.min(30, Math.round((peak + 60) / 2)));
+        terminal.err(
+          `\r${e.elapsedS.toFixed(1).padStart(7)} s  [${'#'.repeat(bars).padEnd(30)}] ${peak.toFixed(0).padStart(4)} dBFS`,
+        );
+        return;
+      }
+      case 'transcript.segment':
+        terminal.out(formatSegmentLine(names, e.segment) + '\n');
+        return;
+      case 'host.state':
+        if (e.state === 'crashed') {
+          terminal.err(`steno: the model host stopped (${e.detail ?? 'unknown'}).\n`);
+        }
+        return;
+      case 'recording.finished':
+        if (e.reason === 'silence' || e.reason === 'max-duration') {
+          terminal.err(
+            `\nsteno: stopped automatically (${e.reason === 'silence' ? 'silence' : 'the longest recording the settings allow'}).\n`,
+          );
+        }
+        return;
+      case 'error':
+        terminal.err(`steno: ${StenoError.fromWire(e.error).toUserString()}\n`);
+        return;
+      default:
+        return;
+    }
+  };
 }
 
 function parseInteger(text: string, flag: string): number {

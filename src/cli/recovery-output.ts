@@ -1,13 +1,12 @@
 import type { RecoveryReport } from '../main/recording/recovery';
+import type { Terminal } from '../main/terminal';
 
 /** Tells the person, on stderr, what startup recovery did. */
-export function printRecovery(report: RecoveryReport): void {
+export function printRecovery(report: RecoveryReport, terminal: Terminal): void {
   for (const m of report.recovered) {
-    process.stderr.write(
-      `Recovered recording ${m.id} (${m.durationS.toFixed(1)} s) left by a crash.\n`,
-    );
+    terminal.err(`Recovered recording ${m.id} (${m.durationS.toFixed(1)} s) left by a crash.\n`);
   }
   for (const f of report.failed) {
-    process.stderr.write(`Could not recover ${f.id}: ${f.error.toUserString()}\n`);
+    terminal.err(`Could not recover ${f.id}: ${f.error.toUserString()}\n`);
   }
 }

@@ -1,65 +1,119 @@
+/** `steno transcript` and `steno rename-speaker`: arguments in, the library service's answers out. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { StenoError } from '../core/errors';
-import { defaultRecordingsDir } from '../main/paths';
-import { RecordingsStore } from '../main/recording/recordings-store';
-import { recoverRecordings } from '../main/recording/recovery';
-import { loadTranscript, renameSpeaker } from '../main/transcription/transcript-store';
-import { printTranscript } from './live-transcript';
+import { LIMITS } from '../core/api/types';
+import { formatSegmentLine } from '../core/transcript';
+import type { StenoService } from '../main/services/steno-service';
+import type { Terminal } from '../main/terminal';
+import { call, openService } from './service-client';
 
-/** A recording given as an id (in --out or the default folder) or as a folder path. */
-export function resolveRecordingFolder(ref: string, out: string | undefined): string {
+/**
+ * A recording given as an id (in --out or the default folder) or as the path
+ * of its folder: the folder's parent is then the recordings directory.
+ */
+export function resolveRecording(
+  ref: string,
+  out: string | undefined,
+): { out: string | undefined; id: string } {
   if (ref.includes(path.sep) || ref.startsWith('.')) {
     const folder = path.resolve(ref);
-    if (fs.existsSync(path.join(folder, 'meta.json'))) return folder;
-  } else {
-    const store = new RecordingsStore(path.resolve(out ?? defaultRecordingsDir()));
-    const folder = store.dirOf(ref);
-    if (fs.existsSync(folder)) return folder;
+    if (fs.existsSync(path.join(folder, 'meta.json'))) {
+      return { out: path.dirname(folder), id: path.basename(folder) };
+    }
+    throw new StenoError(
+      'RECORDING_NOT_FOUND',
+      `There is no recording in ${folder}.`,
+      'Give a recording folder (it holds meta.json) or an id from `steno list`.',
+    );
   }
-  throw new StenoError(
-    'RECORDING_NOT_FOUND',
-    `There is no recording "${ref}".`,
-    'Run `steno list` for the recordings and their ids.',
-  );
+  return { out, id: ref };
+}
+
+/** Prints a whole transcript page by page: memory does not grow with the meeting's length. */
+export async function printTranscript(
+  service: StenoService,
+  id: string,
+  terminal: Terminal,
+): Promise<number> {
+  let offset = 0;
+  let printed = 0;
+  for (;;) {
+    const page = await call(service, 'getTranscript', {
+      id,
+      offset,
+      limit: LIMITS.segmentsPerPage,
+    });
+    const names = { speakerNames: page.speakerNames as unknown as Record<number, string> };
+    for (const s of page.segments) terminal.out(formatSegmentLine(names, s) + '\n');
+    printed += page.segments.length;
+    offset += page.segments.length;
+    if (page.segments.length === 0 || offset >= page.total) return printed;
+  }
 }
 
 export async function runTranscript(
   positionals: string[],
   opts: { out?: string | boolean; json?: string | boolean },
+  terminal: Terminal,
 ): Promise<number> {
   const ref = positionals[0];
-  if (!ref)
+  if (!ref) {
     throw new StenoError('INVALID_ARGUMENT', 'Which recording?', 'Usage: steno transcript <id>.');
-  const out = typeof opts.out === 'string' ? opts.out : undefined;
-  // A recording left by a crash gets its transcript log with it: recover first.
-  await recoverRecordings(new RecordingsStore(path.resolve(out ?? defaultRecordingsDir())));
-  const transcript = await loadTranscript(resolveRecordingFolder(ref, out));
-  if (opts.json) {
-    process.stdout.write(JSON.stringify({ event: 'transcript', ...transcript }) + '\n');
-  } else if (transcript.segments.length === 0) {
-    process.stdout.write('This recording has no transcript.\n');
-  } else {
-    printTranscript(transcript);
   }
-  return 0;
+  const target = resolveRecording(ref, typeof opts.out === 'string' ? opts.out : undefined);
+  // Opening the service recovers a recording left by a crash, transcript log included.
+  const service = await openService(target.out);
+  try {
+    if (opts.json) {
+      // One line per page: the API's getTranscript result, as any client gets it.
+      let offset = 0;
+      for (;;) {
+        const page = await call(service, 'getTranscript', {
+          id: target.id,
+          offset,
+          limit: LIMITS.segmentsPerPage,
+        });
+        terminal.out(JSON.stringify(page) + '\n');
+        offset += page.segments.length;
+        if (page.segments.length === 0 || offset >= page.total) break;
+      }
+      return 0;
+    }
+    if ((await printTranscript(service, target.id, terminal)) === 0) {
+      terminal.out('This recording has no transcript.\n');
+    }
+    return 0;
+  } finally {
+    service.dispose();
+  }
 }
 
 export async function runRenameSpeaker(
   positionals: string[],
   opts: { out?: string | boolean },
+  terminal: Terminal,
 ): Promise<number> {
   const [ref, number, ...nameParts] = positionals;
   const speaker = Number(number) - 1;
-  if (!ref || !number || nameParts.length === 0 || !Number.isInteger(speaker)) {
+  if (!ref || !number || nameParts.length === 0 || !Number.isInteger(speaker) || speaker < 0) {
     throw new StenoError(
       'INVALID_ARGUMENT',
       'steno rename-speaker needs a recording, a speaker number and a name.',
       'For example: steno rename-speaker 20261123-195001-1a2b3c 2 "Ada Lovelace".',
     );
   }
-  const folder = resolveRecordingFolder(ref, typeof opts.out === 'string' ? opts.out : undefined);
-  await renameSpeaker(folder, speaker, nameParts.join(' '));
-  process.stdout.write(`Speaker ${number} is now "${nameParts.join(' ').trim()}".\n`);
-  return 0;
+  const target = resolveRecording(ref, typeof opts.out === 'string' ? opts.out : undefined);
+  const service = await openService(target.out);
+  try {
+    const renamed = await call(service, 'renameSpeaker', {
+      id: target.id,
+      speaker,
+      name: nameParts.join(' '),
+    });
+    terminal.out(`Speaker ${number} is now "${renamed.name}".\n`);
+    return 0;
+  } finally {
+    service.dispose();
+  }
 }
