@@ -6,6 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
+import type { StenoEvent } from '../core/api/events';
+import type { ApiError } from '../core/api/types';
 import { StenoError } from '../core/errors';
 import { decideListenHost } from '../main/serve/security';
 import { StenoServer } from '../main/serve/steno-server';
@@ -54,6 +56,8 @@ export function parseServeArguments(
 export async function runServe(
   values: Record<string, string | boolean | undefined>,
   terminal: Terminal = processTerminal(),
+  /** How a third Ctrl-C ends the process at once (tests pass their own). */
+  exitNow: (code: number) => void = (code) => process.exit(code),
 ): Promise<number> {
   const args = parseServeArguments(values);
   // Refused before anything starts: a typo must not open the microphone to the network.
@@ -84,41 +88,85 @@ export async function runServe(
       terminal.err(`steno: a window was disconnected: ${bye.message}\n`);
     }
   });
+  // --json: the API's own events, one per line.
+  const printEvent = (event: StenoEvent) => terminal.out(JSON.stringify(event) + '\n');
 
-  if (args.json) terminal.out(JSON.stringify({ type: 'serving', url: server.url }) + '\n');
+  if (args.json) printEvent({ type: 'server.listening', url: server.url });
   else {
     terminal.out(`Steno is serving at ${server.url}\n`);
     terminal.err('Open that address in a browser on this machine. Press Ctrl-C to stop.\n');
   }
 
-  const signal = await waitForStopSignal(terminal);
+  const signals = watchStopSignals(terminal, () => {
+    if (args.json) printEvent({ type: 'server.stopped', reason: 'forced' });
+    exitNow(130);
+  });
+  const signal = await signals.first;
   stopping = true;
+  // Nothing new from here on, before the recording is finished: no window may start another.
+  server.stopAccepting(stoppingError());
   if (!args.json) terminal.err(`\nStopping (${signal})...\n`);
-  // The recording in progress is finished first, so its last events reach the windows.
-  await service.shutdown();
-  await server.close();
-  disconnects.dispose();
-  server.dispose();
-  service.dispose();
-  if (args.json) terminal.out(JSON.stringify({ type: 'stopped', signal }) + '\n');
+  try {
+    // The recording in progress is finished first, so its last events reach the windows.
+    await service.shutdown();
+    await server.close();
+  } finally {
+    disconnects.dispose();
+    server.dispose();
+    service.dispose();
+    signals.dispose();
+  }
+  if (args.json) printEvent({ type: 'server.stopped', reason: signal });
   else terminal.err('Stopped.\n');
   return 0;
 }
 
-function waitForStopSignal(terminal: Terminal): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
+/** The reply to every call that arrives once stopping has begun. */
+function stoppingError(): ApiError {
+  return {
+    code: 'INVALID_STATE',
+    message: 'Steno is stopping, so it takes no more commands.',
+    action: 'Start `steno serve` again once it has stopped, then open the new address it prints.',
+  };
+}
+
+export interface StopSignals {
+  /** The first SIGINT or SIGTERM. */
+  first: Promise<NodeJS.Signals>;
+  dispose(): void;
+}
+
+/**
+ * The first Ctrl-C (or SIGTERM) asks to stop; a second says it is still
+ * stopping, since quitting mid-finalize would leave the recording unfinished;
+ * a third quits at once through `forceExit`, the person having insisted.
+ */
+export function watchStopSignals(terminal: Terminal, forceExit: () => void): StopSignals {
+  let received = 0;
+  let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
+  const first = new Promise<NodeJS.Signals>((resolve) => (resolveFirst = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    received++;
+    if (received === 1) return resolveFirst(signal);
+    if (received === 2) {
+      terminal.err('steno: still stopping, please wait (Ctrl-C once more quits at once)...\n');
+      return;
+    }
+    terminal.err(
+      'steno: quitting at once. A recording in progress may be left unfinished; ' +
+        'Steno recovers it the next time it starts.\n',
+    );
+    forceExit();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    first,
+    dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      // A second Ctrl-C while stopping would otherwise kill the process mid-finalize.
-      const stillStopping = () => terminal.err('steno: still stopping, please wait...\n');
-      process.on('SIGINT', stillStopping);
-      process.on('SIGTERM', stillStopping);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+    },
+  };
 }
 
 function parsePort(text: string): number {

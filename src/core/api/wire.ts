@@ -14,6 +14,13 @@ import { API_VERSION } from './version';
 /** Largest message either side accepts, in characters of JSON. */
 export const MAX_MESSAGE_CHARS = 4 * 1024 * 1024;
 
+/**
+ * Largest WebSocket frame a client may send, in bytes. Client messages are
+ * small (a call's params): the server closes the connection (1009) on a bigger
+ * frame before buffering it, and the client refuses to send one.
+ */
+export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024;
+
 /** A command call: `id` pairs it with its reply. */
 export const RequestSchema = z.object({
   id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),

@@ -91,14 +91,17 @@ export class ClientConnection extends Disposable {
   /**
    * Everything on its way to this client: replies, the welcome, events.
    * Capacity: `limits.queueMessages` messages and `limits.queueBytes` bytes.
-   * When full, a coalesced event replaces its waiting predecessor; anything
-   * else disconnects the client with CLIENT_TOO_SLOW (see BoundedEventQueue).
+   * A coalesced event supersedes its waiting predecessor (which is skipped,
+   * so the order holds); when full of messages that must all arrive, the next
+   * one disconnects the client with CLIENT_TOO_SLOW (see BoundedEventQueue).
    */
   private readonly queue: BoundedEventQueue<Buffer>;
   private phase: Phase = 'awaiting-hello';
   private callsInFlight = 0;
   private badInARow = 0;
   private byeSent: ApiError | null = null;
+  /** Once set, every call is answered with this error instead of reaching the backend. */
+  private callRefusal: ApiError | null = null;
   private readonly timer = this._register(new MutableDisposable());
   private readonly closeEmitter = this._register(new Emitter<ClientClosed>());
   /** The socket closed (after a bye, or without one); fired once. */
@@ -180,6 +183,11 @@ export class ClientConnection extends Disposable {
     this.byeEmitter.fire(error);
   }
 
+  /** From now on every call gets `error` as its reply (the server is stopping); events still flow. */
+  refuseCalls(error: ApiError): void {
+    this.callRefusal ??= error;
+  }
+
   /** Cuts the connection at once, without a goodbye (server disposal). */
   terminate(): void {
     this.ws.terminate();
@@ -233,6 +241,10 @@ export class ClientConnection extends Disposable {
   }
 
   private call(request: Request): void {
+    if (this.callRefusal) {
+      this.reply({ id: request.id, ok: false, error: this.callRefusal });
+      return;
+    }
     if (this.callsInFlight >= this.limits.maxCallsInFlight) {
       this.reply({
         id: request.id,

@@ -1,43 +1,36 @@
 /**
- * 10,000 random and mutated messages over a real WebSocket. After each one a
+ * Two runs over a real WebSocket.
+ *
+ * Against a fake backend (which accepts any params), 10,000 random and
+ * mutated messages. After each one a
  * fence (a valid call) shows what the server made of it: exactly the reply
  * the protocol promises (an error reply when the message carries a usable
  * id, nothing otherwise), or the close a broken frame earns. Nothing may
  * reach onUnexpectedError (the test setup fails the test if it does), and the
  * server still answers at the end.
+ *
+ * Against a real StenoService (synthetic microphone, scripted model host),
+ * 3,000 well-formed calls with mutated params, so the dispatcher's checks
+ * are fuzzed through the server too: params the schema refuses get an
+ * INVALID_PAYLOAD reply, the rest a reply whose result passes its schema.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { COMMAND_NAMES } from '../../core/api/commands';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { COMMAND_NAMES, COMMANDS, type CommandName } from '../../core/api/commands';
 import { API_VERSION } from '../../core/api/version';
-import { ClientMessageSchema, ServerMessageSchema, type ServerMessage } from '../../core/api/wire';
+import {
+  ClientMessageSchema,
+  MAX_CLIENT_FRAME_BYTES,
+  ServerMessageSchema,
+  type ServerMessage,
+} from '../../core/api/wire';
 import { mulberry32 } from '../../core/prng';
 import { FAKE_APP_INFO, FakeBackend } from '../../testing/fake-backend';
+import { makeServiceFixture } from '../../testing/service-fixture';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { TestSocket } from '../../testing/ws-test-client';
-import { MAX_CLIENT_FRAME_BYTES, StenoServer } from './steno-server';
-
-let dir: string;
-let backend: FakeBackend;
-let server: StenoServer;
-
-beforeEach(async () => {
-  dir = makeTempDir('steno-serve-fuzz-');
-  fs.mkdirSync(path.join(dir, 'renderer'));
-  backend = new FakeBackend({
-    appInfo: () => FAKE_APP_INFO,
-    getState: () => backend.state,
-  });
-  server = await StenoServer.start({ backend, rendererDir: path.join(dir, 'renderer') });
-});
-
-afterEach(async () => {
-  await server.close();
-  server.dispose();
-  backend.dispose();
-  removeTempDir(dir);
-});
+import { StenoServer } from './steno-server';
 
 type Payload = { data: string | Buffer; binary: boolean; kind: string };
 
@@ -238,112 +231,238 @@ function expectationFor(p: Payload, welcomed: boolean): Expectation {
 
 const FENCE_BASE = 2 ** 52;
 
-it('answers or ignores 10,000 random and mutated messages and stays up', async () => {
-  let socket = await TestSocket.open(server.apiUrl);
-  let welcomed = false;
-  let fence = 0;
-  let seen = 0;
-  let sinceConnect = 0;
-  const outcomes = new Map<string, number>();
-  const note = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+describe('against a fake backend', () => {
+  let dir: string;
+  let backend: FakeBackend;
+  let server: StenoServer;
 
-  const reconnect = async () => {
-    await socket.close();
-    socket = await TestSocket.open(server.apiUrl);
-    welcomed = false;
-    seen = 0;
-    sinceConnect = 0;
-  };
-
-  for (let i = 0; i < 10_000; i++) {
-    // Every 200 payloads (and after every close) a fresh connection, so messages before
-    // the hello are fuzzed too; after three of those the hello is said properly.
-    if (i > 0 && i % 200 === 0) await reconnect();
-    if (!welcomed && sinceConnect === 3) {
-      const state = socket.next((m) => m.type === 'event' && m.event.type === 'state');
-      socket.send({ type: 'hello', apiVersion: API_VERSION });
-      await state;
-      welcomed = true;
-      seen = socket.received.length;
-    }
-
-    sinceConnect++;
-    const p = payload(i);
-    const expected = expectationFor(p, welcomed);
-    socket.sendRaw(p.data, p.binary);
-    if (expected.kind === 'close' || expected.kind === 'bye') {
-      const closed = await socket.closed;
-      if (expected.kind === 'close') expect(closed.code, `${i} ${p.kind}`).toBe(expected.code);
-      else {
-        const bye = socket.received.slice(seen).find((m) => m.type === 'bye');
-        expect(bye && bye.type === 'bye' && bye.error.code, `${i}`).toBe(expected.code);
-      }
-      note(expected.kind === 'close' ? `closed ${expected.code}` : `bye ${expected.code}`);
-      await reconnect();
-      continue;
-    }
-
-    const fenceId = FENCE_BASE + fence++;
-    const fenceReply = socket.next((m) => m.type === 'reply' && m.reply.id === fenceId);
-    const late =
-      expected.kind === 'reply'
-        ? socket.next((m) => m.type === 'reply' && m.reply.id === expected.id)
-        : null;
-    socket.send({ type: 'call', request: { id: fenceId, command: 'appInfo', params: {} } });
-    await fenceReply;
-    if (late) await late;
-    if (expected.kind === 'welcome') welcomed = true;
-
-    const answers = socket.received
-      .slice(seen)
-      .filter((m) => !(m.type === 'reply' && m.reply.id === fenceId));
-    seen = socket.received.length;
-    const describe = `${i} ${p.kind}: ${String(p.data).slice(0, 200)}`;
-    switch (expected.kind) {
-      case 'nothing':
-        expect(answers, describe).toEqual([]);
-        note('ignored');
-        break;
-      case 'welcome':
-        expect(
-          answers.map((m) => (m.type === 'event' ? m.event.type : m.type)),
-          describe,
-        ).toEqual(['welcome', 'state']);
-        note('welcomed');
-        break;
-      case 'reply': {
-        expect(answers.length, describe).toBe(1);
-        const a = answers[0] as ServerMessage;
-        expect(a.type === 'reply' && a.reply.id === expected.id, describe).toBe(true);
-        if (a.type === 'reply' && expected.ok === false) {
-          expect(a.reply.ok, describe).toBe(false);
-          if (!a.reply.ok) expect(a.reply.error.code, describe).toBe('INVALID_PAYLOAD');
-        }
-        note(a.type === 'reply' && a.reply.ok ? 'ok reply' : 'error reply');
-        break;
-      }
-    }
-  }
-
-  for (const m of socket.received) expect(ServerMessageSchema.safeParse(m).success).toBe(true);
-  await socket.close();
-
-  const last = await TestSocket.welcomed(server.apiUrl);
-  expect(await last.call(1, 'appInfo')).toEqual({
-    type: 'reply',
-    reply: { id: 1, ok: true, result: FAKE_APP_INFO },
+  beforeEach(async () => {
+    dir = makeTempDir('steno-serve-fuzz-');
+    fs.mkdirSync(path.join(dir, 'renderer'));
+    backend = new FakeBackend({
+      appInfo: () => FAKE_APP_INFO,
+      getState: () => backend.state,
+    });
+    server = await StenoServer.start({ backend, rendererDir: path.join(dir, 'renderer') });
   });
-  await last.close();
-  console.log('fuzz outcomes:', Object.fromEntries(outcomes));
-  // The run exercised every kind of outcome, not just one.
-  for (const kind of [
-    'ignored',
-    'error reply',
-    'ok reply',
-    'welcomed',
-    'closed 1007',
-    'closed 1009',
-  ]) {
-    expect(outcomes.get(kind) ?? 0, kind).toBeGreaterThan(0);
+
+  afterEach(async () => {
+    await server.close();
+    server.dispose();
+    backend.dispose();
+    removeTempDir(dir);
+  });
+
+  it('answers or ignores 10,000 random and mutated messages and stays up', async () => {
+    let socket = await TestSocket.open(server.apiUrl);
+    let welcomed = false;
+    let fence = 0;
+    let seen = 0;
+    let sinceConnect = 0;
+    const outcomes = new Map<string, number>();
+    const note = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+
+    const reconnect = async () => {
+      await socket.close();
+      socket = await TestSocket.open(server.apiUrl);
+      welcomed = false;
+      seen = 0;
+      sinceConnect = 0;
+    };
+
+    for (let i = 0; i < 10_000; i++) {
+      // Every 200 payloads (and after every close) a fresh connection, so messages before
+      // the hello are fuzzed too; after three of those the hello is said properly.
+      if (i > 0 && i % 200 === 0) await reconnect();
+      if (!welcomed && sinceConnect === 3) {
+        const state = socket.next((m) => m.type === 'event' && m.event.type === 'state');
+        socket.send({ type: 'hello', apiVersion: API_VERSION });
+        await state;
+        welcomed = true;
+        seen = socket.received.length;
+      }
+
+      sinceConnect++;
+      const p = payload(i);
+      const expected = expectationFor(p, welcomed);
+      socket.sendRaw(p.data, p.binary);
+      if (expected.kind === 'close' || expected.kind === 'bye') {
+        const closed = await socket.closed;
+        if (expected.kind === 'close') expect(closed.code, `${i} ${p.kind}`).toBe(expected.code);
+        else {
+          const bye = socket.received.slice(seen).find((m) => m.type === 'bye');
+          expect(bye && bye.type === 'bye' && bye.error.code, `${i}`).toBe(expected.code);
+        }
+        note(expected.kind === 'close' ? `closed ${expected.code}` : `bye ${expected.code}`);
+        await reconnect();
+        continue;
+      }
+
+      const fenceId = FENCE_BASE + fence++;
+      const fenceReply = socket.next((m) => m.type === 'reply' && m.reply.id === fenceId);
+      const late =
+        expected.kind === 'reply'
+          ? socket.next((m) => m.type === 'reply' && m.reply.id === expected.id)
+          : null;
+      socket.send({ type: 'call', request: { id: fenceId, command: 'appInfo', params: {} } });
+      await fenceReply;
+      if (late) await late;
+      if (expected.kind === 'welcome') welcomed = true;
+
+      const answers = socket.received
+        .slice(seen)
+        .filter((m) => !(m.type === 'reply' && m.reply.id === fenceId));
+      seen = socket.received.length;
+      const describe = `${i} ${p.kind}: ${String(p.data).slice(0, 200)}`;
+      switch (expected.kind) {
+        case 'nothing':
+          expect(answers, describe).toEqual([]);
+          note('ignored');
+          break;
+        case 'welcome':
+          expect(
+            answers.map((m) => (m.type === 'event' ? m.event.type : m.type)),
+            describe,
+          ).toEqual(['welcome', 'state']);
+          note('welcomed');
+          break;
+        case 'reply': {
+          expect(answers.length, describe).toBe(1);
+          const a = answers[0] as ServerMessage;
+          expect(a.type === 'reply' && a.reply.id === expected.id, describe).toBe(true);
+          if (a.type === 'reply' && expected.ok === false) {
+            expect(a.reply.ok, describe).toBe(false);
+            if (!a.reply.ok) expect(a.reply.error.code, describe).toBe('INVALID_PAYLOAD');
+          }
+          note(a.type === 'reply' && a.reply.ok ? 'ok reply' : 'error reply');
+          break;
+        }
+      }
+    }
+
+    for (const m of socket.received) expect(ServerMessageSchema.safeParse(m).success).toBe(true);
+    await socket.close();
+
+    const last = await TestSocket.welcomed(server.apiUrl);
+    expect(await last.call(1, 'appInfo')).toEqual({
+      type: 'reply',
+      reply: { id: 1, ok: true, result: FAKE_APP_INFO },
+    });
+    await last.close();
+    console.log('fuzz outcomes:', Object.fromEntries(outcomes));
+    // The run exercised every kind of outcome, not just one.
+    for (const kind of [
+      'ignored',
+      'error reply',
+      'ok reply',
+      'welcomed',
+      'closed 1007',
+      'closed 1009',
+    ]) {
+      expect(outcomes.get(kind) ?? 0, kind).toBeGreaterThan(0);
+    }
+  });
+});
+
+/** Params each command accepts, as the starting point of its mutations. */
+const VALID_PARAMS: Record<CommandName, Record<string, unknown>> = {
+  appInfo: {},
+  getState: {},
+  listDevices: {},
+  startRecording: { deviceId: 0 },
+  pauseRecording: {},
+  resumeRecording: {},
+  stopRecording: {},
+  listRecordings: { offset: 0, limit: 10 },
+  getRecording: { id: '2026-01-01_10-00-00' },
+  deleteRecording: { id: '2026-01-01_10-00-00', confirm: true },
+  getTranscript: { id: '2026-01-01_10-00-00', offset: 0, limit: 10 },
+  renameSpeaker: { id: '2026-01-01_10-00-00', speaker: 0, name: 'Ada' },
+  getSettings: {},
+  setSettings: { settings: { partials: false, autoStopAfterHours: 2 } },
+  unloadModels: {},
+};
+
+/** A command's valid params with one to three mutations anywhere in them (or none of them at all). */
+function mutatedParams(command: CommandName): unknown {
+  if (rand() < 0.1) return randomJson(3);
+  const holder: { params: unknown } = { params: structuredClone(VALID_PARAMS[command]) };
+  for (let m = 1 + int(3); m > 0; m--) {
+    const all = slots(holder);
+    const [parent, key] = pick(all);
+    const p = parent as Record<string | number, unknown>;
+    const op = int(6);
+    if (op === 0 && !Array.isArray(parent) && parent !== holder) delete p[key];
+    else if (op === 1) p[key] = randomJson(2);
+    else if (op === 2)
+      p[key] = pick([
+        null,
+        true,
+        '1',
+        '',
+        [],
+        {},
+        -1,
+        1.5,
+        2 ** 60,
+        NaN,
+        '../..',
+        'x'.repeat(5000),
+      ]);
+    else if (op === 3 && typeof p[key] === 'object' && p[key] !== null && !Array.isArray(p[key]))
+      (p[key] as Record<string, unknown>)[randomString(8)] = randomJson(1);
+    else if (op === 4)
+      p[key] = typeof p[key] === 'number' ? -(p[key] as number) - 1 : randomString(30);
+    else p[key] = [p[key]];
   }
+  return holder.params;
+}
+
+describe('against a real StenoService', () => {
+  it('answers 3,000 calls with mutated params, refusing the invalid ones, and stays up', async () => {
+    const fixture = await makeServiceFixture();
+    const rendererDir = path.join(fixture.dir, 'renderer');
+    fs.mkdirSync(rendererDir);
+    const realServer = await StenoServer.start({ backend: fixture.service, rendererDir });
+    const outcomes = new Map<string, number>();
+    const note = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    try {
+      const socket = await TestSocket.welcomed(realServer.apiUrl);
+      socket.keepMessages = false;
+      for (let i = 0; i < 3_000; i++) {
+        const command = pick(COMMAND_NAMES);
+        const params = mutatedParams(command);
+        // What the dispatcher sees: JSON drops what it cannot carry (NaN becomes null).
+        const sent: unknown = JSON.parse(JSON.stringify({ params }) ?? '{}').params;
+        const valid = COMMANDS[command].params.safeParse(sent ?? {}).success;
+        const id = i + 1;
+        const answer = socket.next((m) => m.type === 'reply' && m.reply.id === id, 15_000);
+        socket.send({ type: 'call', request: { id, command, params } });
+        const m = await answer;
+        if (m.type !== 'reply') throw new Error('not a reply');
+        const what = `${i} ${command} ${JSON.stringify(params).slice(0, 300)}`;
+        expect(ServerMessageSchema.safeParse(m).success, what).toBe(true);
+        if (!valid) {
+          expect(m.reply.ok, what).toBe(false);
+          if (!m.reply.ok) expect(m.reply.error.code, what).toBe('INVALID_PAYLOAD');
+          note('invalid params refused');
+        } else if (m.reply.ok) {
+          expect(COMMANDS[command].result.safeParse(m.reply.result).success, what).toBe(true);
+          note('valid params ok');
+        } else {
+          note(`valid params ${m.reply.error.code}`);
+        }
+      }
+      const state = await socket.call(1_000_000, 'getState');
+      expect(state.type === 'reply' && state.reply.ok, 'a valid call at the end').toBe(true);
+      await socket.close();
+    } finally {
+      await realServer.close();
+      realServer.dispose();
+      await fixture.dispose();
+    }
+    console.log('real-service fuzz outcomes:', Object.fromEntries(outcomes));
+    expect(outcomes.get('invalid params refused') ?? 0).toBeGreaterThan(1_500);
+    expect(outcomes.get('valid params ok') ?? 0).toBeGreaterThan(0);
+  });
 });

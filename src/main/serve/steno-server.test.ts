@@ -281,6 +281,31 @@ describe('protocol', () => {
     await socket.close();
   });
 
+  it('once it stops accepting, refuses new connections and calls but still sends events', async () => {
+    const client = await TestSocket.welcomed(server.apiUrl);
+    const callsBefore = backend.callCount;
+    const refusal = {
+      code: 'INVALID_STATE' as const,
+      message: 'Steno is stopping.',
+      action: 'Start it again.',
+    };
+    server.stopAccepting(refusal);
+    const reply = await client.call(7, 'appInfo');
+    expect(reply).toEqual({ type: 'reply', reply: { id: 7, ok: false, error: refusal } });
+    expect(backend.callCount).toBe(callsBefore);
+    // The port is closed to newcomers at once.
+    await expect(upgradeStatus(server.apiUrl)).rejects.toThrow();
+    await expect(httpGet(server.port, withToken('/'))).rejects.toThrow();
+    const event = sampleEvents.segment(0, 'the last words');
+    const delivered = client.next((m) => m.type === 'event' && m.event.type === event.type);
+    backend.fire(event);
+    expect(await delivered).toEqual({ type: 'event', event });
+    const bye = client.next((m) => m.type === 'bye');
+    await server.close();
+    expect((await bye).type).toBe('bye');
+    expect((await client.closed).code).toBe(1001);
+  });
+
   it('says bye to every client when it closes', async () => {
     const a = await TestSocket.welcomed(server.apiUrl);
     const b = await TestSocket.welcomed(server.apiUrl);

@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiBackend } from '../../core/api/backend';
 import { COALESCED_EVENTS, type StenoEvent } from '../../core/api/events';
 import type { ApiError } from '../../core/api/types';
-import { MAX_MESSAGE_CHARS } from '../../core/api/wire';
+import { MAX_CLIENT_FRAME_BYTES, MAX_MESSAGE_CHARS } from '../../core/api/wire';
 import { StenoError } from '../../core/errors';
 import { Emitter } from '../../core/event';
 import { Disposable } from '../../core/lifecycle';
@@ -45,11 +45,6 @@ import { lookupStatic, NOT_BUILT_PAGE } from './static-files';
 
 /** The WebSocket's path. */
 export const API_PATH = '/api';
-/**
- * Largest frame a client may send. Client messages are small (a call's
- * params); a bigger frame closes the connection (1009) before it is buffered.
- */
-export const MAX_CLIENT_FRAME_BYTES = 1024 * 1024;
 /** Clients at once; one more is refused (503). A page reconnects, it does not multiply. */
 export const MAX_CLIENTS = 32;
 
@@ -84,6 +79,9 @@ export class StenoServer extends Disposable {
   private listenHost = '127.0.0.1';
   private listenPort = 0;
   private closing: Promise<void> | null = null;
+  /** Set by stopAccepting: why calls are refused; the listener's close, once asked. */
+  private refusal: ApiError | null = null;
+  private listenerClosed: Promise<void> | null = null;
   private readonly disconnectEmitter = this._register(new Emitter<ClientDisconnected>());
   /**
    * A client left, or the server sent it away (too slow, malformed, another
@@ -123,6 +121,7 @@ export class StenoServer extends Disposable {
     this.http.on('clientError', (_e, socket) => socket.destroy());
     this.wss = new WebSocketServer({
       noServer: true,
+      // A bigger frame closes the connection (1009) before it is buffered.
       maxPayload: MAX_CLIENT_FRAME_BYTES,
       // Compression would keep a zlib context per client; events are small and on loopback.
       perMessageDeflate: false,
@@ -156,6 +155,18 @@ export class StenoServer extends Disposable {
   }
 
   /**
+   * The first step of stopping, taken at once: no new connections (the port
+   * closes), and every call from a connected client is answered with `refusal`
+   * instead of reaching the backend. Events still reach the clients, so they
+   * see the recording in progress finish; close() then sends them away.
+   */
+  stopAccepting(refusal: ApiError): void {
+    this.refusal ??= refusal;
+    this.listenerClosed ??= new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const c of this.clients) c.refuseCalls(this.refusal);
+  }
+
+  /**
    * Stops: no new connections, a bye to every client, then waits for them to
    * close (each is cut off after its close deadline) and for the port to close.
    */
@@ -165,7 +176,8 @@ export class StenoServer extends Disposable {
   }
 
   private async closeGracefully(): Promise<void> {
-    const serverClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.listenerClosed ??= new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const serverClosed = this.listenerClosed;
     const goodbye: ApiError = {
       code: 'INVALID_STATE',
       message: 'Steno stopped serving.',
@@ -290,7 +302,7 @@ export class StenoServer extends Disposable {
       if (url.pathname !== API_PATH) return rejectUpgrade(socket, 404);
       const verdict = checkRequest(req, url, { ...policy, acceptCookie: false });
       if (!verdict.ok) return rejectUpgrade(socket, verdict.status);
-      if (this.closing) return rejectUpgrade(socket, 503);
+      if (this.closing || this.refusal) return rejectUpgrade(socket, 503);
       if (this.clients.size >= this.maxClients) return rejectUpgrade(socket, 503);
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onSocketError);
@@ -303,7 +315,7 @@ export class StenoServer extends Disposable {
   }
 
   private accept(ws: WebSocket): void {
-    if (this.closing || this._store.isDisposed) {
+    if (this.closing || this.refusal || this._store.isDisposed) {
       ws.terminate();
       return;
     }

@@ -277,6 +277,61 @@ describe('against a scripted server', () => {
     seen.stop();
   });
 
+  it('rejects a call at once when its reply is malformed, and keeps the others waiting', async () => {
+    const original = script;
+    script = (ws, hello) => {
+      original(ws, hello);
+      const calls: { id: number; command: string }[] = [];
+      ws.on('message', (data) => {
+        const { request } = JSON.parse(String(data)) as {
+          request: { id: number; command: string };
+        };
+        calls.push(request);
+        if (request.command === 'getState') {
+          // Not a reply the schema accepts: `ok` must be a boolean.
+          ws.send(JSON.stringify({ type: 'reply', reply: { id: request.id, ok: 'yes' } }));
+          // Malformed too, but for a call nobody waits for: only dropped.
+          ws.send(JSON.stringify({ type: 'reply', reply: { id: 123_456, ok: 'no' } }));
+        }
+        if (request.command === 'listDevices') {
+          ws.send(
+            JSON.stringify({
+              type: 'reply',
+              reply: { id: request.id, ok: false, error: { code: 1 } },
+            }),
+          );
+        }
+        if (request.command === 'appInfo' && calls.some((c) => c.command === 'listDevices')) {
+          ws.send(
+            JSON.stringify({
+              type: 'reply',
+              reply: { id: request.id, ok: true, result: FAKE_APP_INFO },
+            }),
+          );
+        }
+      });
+    };
+    const c = connect();
+    await until(() => c.transport.status.state === 'open');
+    const started = Date.now();
+    const waiting = c.appInfo({});
+    const broken = await rejection(c.getState({}));
+    expect(broken.code).toBe('INVALID_PAYLOAD');
+    expect(broken.message).toMatch(/reply to getState was malformed/);
+    expect(c.transport.pendingCalls).toBe(1);
+    const brokenError = await rejection(c.listDevices({}));
+    expect(brokenError.code).toBe('INVALID_PAYLOAD');
+    expect(brokenError.message).toMatch(/reply to listDevices was malformed/);
+    // Far sooner than the 60 s call timeout: the malformed replies ended their calls.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // The call still waiting is answered by the next good reply for it.
+    const answered = c.appInfo({});
+    expect(await answered).toEqual(FAKE_APP_INFO);
+    expect(c.transport.pendingCalls).toBe(1);
+    expect(c.transport.droppedMessages).toBe(3);
+    void waiting.catch(() => {});
+  });
+
   it('stops retrying when the server speaks another API version', async () => {
     script = (ws) => {
       ws.send(

@@ -14,7 +14,13 @@ import type { CommandName } from '../../core/api/commands';
 import type { StenoEvent } from '../../core/api/events';
 import type { ApiError } from '../../core/api/types';
 import { API_VERSION } from '../../core/api/version';
-import { parseEvent, parseJsonMessage, ServerMessageSchema } from '../../core/api/wire';
+import {
+  describeIssues,
+  MAX_CLIENT_FRAME_BYTES,
+  parseEvent,
+  parseJsonMessage,
+  ServerMessageSchema,
+} from '../../core/api/wire';
 import { StenoError } from '../../core/errors';
 import { Emitter, type Event } from '../../core/event';
 import { Disposable, type IDisposable } from '../../core/lifecycle';
@@ -56,9 +62,6 @@ export interface WebSocketTransportOptions {
   /** For the jitter of reconnect delays (tests pass a fixed one). */
   random?: () => number;
 }
-
-/** The server refuses frames above 1 MiB (src/main/serve); a call never gets that big. */
-const MAX_CALL_BYTES = 1024 * 1024;
 
 interface PendingCall {
   command: CommandName;
@@ -144,11 +147,11 @@ export class WebSocketTransport extends Disposable {
       }
       const id = this.nextId++;
       const message = JSON.stringify({ type: 'call', request: { id, command, params } });
-      if (utf8Bytes(message) > MAX_CALL_BYTES) {
+      if (utf8Bytes(message) > MAX_CLIENT_FRAME_BYTES) {
         return reject(
           new StenoError(
             'INVALID_ARGUMENT',
-            `The ${command} request is larger than the ${MAX_CALL_BYTES} bytes a call may have.`,
+            `The ${command} request is larger than the ${MAX_CLIENT_FRAME_BYTES} bytes a call may have.`,
             'Send less at once.',
           ),
         );
@@ -225,7 +228,18 @@ export class WebSocketTransport extends Disposable {
       return;
     }
     const parsed = ServerMessageSchema.safeParse(json);
-    if (!parsed.success) return this.drop();
+    if (!parsed.success) {
+      this.drop();
+      // A broken reply to a waiting call fails that call now, not at its timeout.
+      const id = malformedReplyId(json);
+      const call = id === null ? undefined : this.pending.get(id);
+      if (id !== null && call) {
+        this.pending.delete(id);
+        clearTimeout(call.timer);
+        call.reject(malformedReply(call.command, describeIssues(parsed.error)));
+      }
+      return;
+    }
     const message = parsed.data;
     switch (message.type) {
       case 'welcome':
@@ -366,13 +380,33 @@ export function apiUrlForPage(location: { host: string; search: string }): strin
   return `ws://${location.host}/api?token=${encodeURIComponent(token)}`;
 }
 
+/** The id of a reply envelope that failed the schema, when it has a numeric one. */
+function malformedReplyId(json: unknown): number | null {
+  if (typeof json !== 'object' || json === null) return null;
+  if ((json as { type?: unknown }).type !== 'reply') return null;
+  const reply = (json as { reply?: unknown }).reply;
+  if (typeof reply !== 'object' || reply === null) return null;
+  const id = (reply as { id?: unknown }).id;
+  return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
+}
+
+function malformedReply(command: string, issues: string): StenoError {
+  return new StenoError(
+    'INVALID_PAYLOAD',
+    `The reply to ${command} was malformed: ${issues.slice(0, 300)}.`,
+    'Reload the window; Steno and this window may be different versions.',
+  );
+}
+
 function isEventEnvelope(json: unknown): json is { type: 'event'; event: unknown } {
   return typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'event';
 }
 
 function utf8Bytes(text: string): number {
   // Every UTF-16 unit is at most 3 bytes: encode only when it could matter.
-  return text.length * 3 <= MAX_CALL_BYTES ? text.length : new TextEncoder().encode(text).length;
+  return text.length * 3 <= MAX_CLIENT_FRAME_BYTES
+    ? text.length
+    : new TextEncoder().encode(text).length;
 }
 
 function connectionLost(command: string): StenoError {
