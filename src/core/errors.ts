@@ -72,13 +72,22 @@ export class StenoError extends Error {
     return `${this.message} ${this.action} [${this.code}]`;
   }
 
+  /** The wire shape, each text cut to what the API accepts (a long OS message must not make the event invalid). */
   toJSON(): WireStenoError {
-    return { code: this.code, message: this.message, action: this.action };
+    return {
+      code: this.code,
+      message: clip(this.message, MAX_ERROR_TEXT),
+      action: clip(this.action, MAX_ERROR_TEXT),
+    };
   }
 
   /** Rebuilds an error that crossed a boundary; an unknown code becomes INTERNAL. */
   static fromWire(e: { code: string; message: string; action: string }): StenoError {
-    return new StenoError(isStenoErrorCode(e.code) ? e.code : 'INTERNAL', e.message, e.action);
+    return new StenoError(
+      isStenoErrorCode(e.code) ? e.code : 'INTERNAL',
+      clip(e.message, MAX_ERROR_TEXT),
+      clip(e.action, MAX_ERROR_TEXT),
+    );
   }
 }
 
@@ -91,6 +100,13 @@ export function toStenoError(e: unknown, doing: string): StenoError {
     'Try again; if it happens again, report it with the log (steno --verbose).',
     { cause: e },
   );
+}
+
+/** Longest message or action an error carries across a boundary (the API's limit). */
+export const MAX_ERROR_TEXT = 4000;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : text.slice(0, max - 1) + '…';
 }
 
 export function isStenoError(e: unknown): e is StenoError {

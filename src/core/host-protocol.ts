@@ -119,8 +119,8 @@ export function parseMainToHost(value: unknown): MainToHost | null {
   }
 }
 
-/** Largest text a host message may carry (a segment's words, an error's sentence). */
-const MAX_HOST_TEXT = 20_000;
+/** Largest text a host message may carry (a segment's words; the API's own limit for segment text). */
+const MAX_HOST_TEXT = 10_000;
 /** Most embedding windows one utterance may carry (a 30 s utterance at 0.25 s hops is 120). */
 const MAX_EMBEDDINGS = 512;
 

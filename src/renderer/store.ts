@@ -237,6 +237,10 @@ const createRecordingSlice: Slice<RecordingSlice> = (set, get) => {
         case 'transcript.finished':
           // The library view shows these; this window has none yet.
           return;
+        case 'server.listening':
+        case 'server.stopped':
+          // Said to the terminal that runs `steno serve`, not to a window.
+          return;
         default: {
           const unhandled: never = event;
           void unhandled;

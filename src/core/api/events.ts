@@ -113,6 +113,10 @@ export const EventSchema = z.discriminatedUnion('type', [
     /** What was going on: 'transcript', 'recording', 'metrics', ... */
     context: z.string().max(64),
   }),
+  /** `steno serve` is listening at `url` (token included): what a person opens. */
+  z.object({ type: z.literal('server.listening'), url: z.string().max(LIMITS.pathChars) }),
+  /** `steno serve` stopped (a signal, or Steno quitting); `reason` says which. */
+  z.object({ type: z.literal('server.stopped'), reason: z.string().max(64) }),
   /** The whole state, sent when a client connects or resynchronises. */
   z.object({ type: z.literal('state'), state: AppStateSchema }),
 ]);

@@ -182,7 +182,7 @@ export const MetricsSchema = z.object({
   /** Wall-clock time of the sample, ms since the epoch. */
   at: count(),
   mainRssBytes: count(),
-  /** Null when no host runs or it did not answer within 1 s. */
+  /** 0 when no host process runs; null when one runs and did not answer within 1 s. */
   hostRssBytes: bytesOrUnknown(),
   hostState: HostStateSchema,
   heapUsedBytes: count(),
@@ -216,5 +216,7 @@ export const AppStateSchema = z.object({
   hostState: HostStateSchema,
   settings: SettingsSchema,
   metrics: MetricsSchema.nullable(),
+  /** Problems found at start-up that a person should read (a damaged settings file set aside). */
+  notices: z.array(ErrorSchema).max(16).optional(),
 });
 export type AppState = z.infer<typeof AppStateSchema>;

@@ -116,28 +116,16 @@ function main(): void {
     });
 }
 
-/** A shutdown that hangs (a disk that stopped answering) must not keep the app from quitting. */
-const SHUTDOWN_DEADLINE_MS = 15_000;
-
-/** Finishes a recording in progress, then disposes everything (the IPC handlers, the services). */
+/**
+ * Finishes a recording in progress, then disposes everything (the IPC
+ * handlers, the services). The service bounds its own wait for the
+ * transcript; the audio is final before it returns.
+ */
 async function shutDown(service: StenoService | null, store: DisposableStore): Promise<void> {
-  let deadline: ReturnType<typeof setTimeout> | undefined;
   try {
-    if (service) {
-      await Promise.race([
-        service.shutdown(),
-        new Promise<void>((_, reject) => {
-          deadline = setTimeout(
-            () => reject(new Error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms`)),
-            SHUTDOWN_DEADLINE_MS,
-          );
-        }),
-      ]);
-    }
+    await service?.shutdown();
   } catch (error) {
     console.error('Steno could not finish the recording in progress:', error);
-  } finally {
-    clearTimeout(deadline);
   }
   try {
     store.dispose();

@@ -74,8 +74,9 @@ export interface WebContentsSourceLike {
 
 /**
  * Capacity of one window's event queue: events waiting in the main process
- * between two drains. When full, a coalesced event replaces the waiting one
- * of its type; anything else overflows and the window is resynchronised.
+ * between two drains. A coalesced event supersedes the waiting one of its
+ * type (order kept, see BoundedEventQueue); when full of events that must all
+ * arrive, the next one overflows and the window is resynchronised.
  */
 export const WINDOW_QUEUE_MAX_EVENTS = 1024;
 /** ... and their payload, in characters of JSON (a `state` event is a few KiB). */

@@ -95,13 +95,18 @@ export class LibraryService extends Disposable {
     return { ...page, speakerNames: namesOut(page.speakerNames) };
   }
 
+  /** Renames run one after another: two at once must not lose one (read, change, write). */
+  private renaming: Promise<unknown> = Promise.resolve();
+
   async renameSpeaker(
     id: string,
     speaker: number,
     name: string,
   ): Promise<{ speaker: number; name: string }> {
     await this.requireMeta(id);
-    await renameSpeaker(this.store.dirOf(id), speaker, name);
+    const done = this.renaming.then(() => renameSpeaker(this.store.dirOf(id), speaker, name));
+    this.renaming = done.catch(() => {});
+    await done;
     const clean = name.trim();
     this.renamedEmitter.fire({ id, speaker, name: clean });
     return { speaker, name: clean };

@@ -45,7 +45,7 @@ export class MetricsService extends Disposable {
     const transcriber = current?.transcriber ?? null;
     const stats = session?.stats ?? null;
     const [hostRssBytes, recordingFileBytes, diskFreeBytes] = await Promise.all([
-      transcriber ? transcriber.hostRssBytes(HOST_PING_TIMEOUT_MS) : Promise.resolve(null),
+      this.hostRss(),
       session ? fileSize(session.audioPath) : Promise.resolve(null),
       diskFree(this.recordingsDir),
     ]);
@@ -69,6 +69,17 @@ export class MetricsService extends Disposable {
     };
     this.last = metrics;
     return metrics;
+  }
+
+  /**
+   * 0 when no host process exists (none started, parked, stopped): that is
+   * known. Null only when one runs and does not answer its ping in time.
+   */
+  private async hostRss(): Promise<number | null> {
+    const transcriber = this.recorder.current?.transcriber ?? null;
+    const state = this.recorder.hostState;
+    if (!transcriber || state === 'parked' || state === 'stopped' || state === 'failed') return 0;
+    return transcriber.hostRssBytes(HOST_PING_TIMEOUT_MS);
   }
 
   private async tick(): Promise<void> {

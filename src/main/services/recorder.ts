@@ -31,6 +31,8 @@ import type { SettingsService } from './settings';
 
 /** How often elapsed time is reported (coalesced for slow clients). */
 const PROGRESS_MS = 200;
+/** Quitting waits this long for the transcript to finish, then ends the host (the audio is always final first). */
+export const SHUTDOWN_TRANSCRIPT_DEADLINE_MS = 15_000;
 /** How often the auto-stop rules are checked. */
 const AUTO_STOP_CHECK_MS = 1000;
 
@@ -65,6 +67,11 @@ interface Active {
   /** Written frames at the last chunk louder than the silence threshold. */
   loudAtFrames: number;
   ending: Promise<RecordingSummary> | null;
+  /**
+   * Pause, resume and stop run one after another: a stop that comes during a
+   * pause's flush waits for it, so the final meta is always written last.
+   */
+  ops: Promise<void>;
   /** Settles when the transcript is final and the host has ended. */
   done: Promise<void> | null;
 }
@@ -73,7 +80,10 @@ export class RecorderService extends Disposable {
   private readonly eventEmitter = this._register(new Emitter<StenoEvent>());
   readonly onDidEvent = this.eventEmitter.event;
   private active: Active | null = null;
-  private starting = false;
+  /** The start in progress: a second start is refused, shutdown waits for it. */
+  private starting: Promise<unknown> | null = null;
+  /** Set by shutdown: no new recording starts. */
+  private closing = false;
   private host: HostState = 'stopped';
 
   constructor(private readonly opts: RecorderServiceOptions) {
@@ -86,18 +96,7 @@ export class RecorderService extends Disposable {
   }
 
   get live(): LiveRecording | null {
-    const a = this.active;
-    if (!a) return null;
-    return {
-      id: a.session.id,
-      state: a.state,
-      device: a.session.deviceName,
-      startedAt: a.session.startedAt,
-      audioPath: a.session.audioPath,
-      sampleRate: a.session.stats.sampleRate,
-      elapsedS: elapsedS(a.session),
-      transcribing: a.transcriber !== null,
-    };
+    return this.active ? this.liveOf(this.active) : null;
   }
 
   get hostState(): HostState {
@@ -111,14 +110,33 @@ export class RecorderService extends Disposable {
       : null;
   }
 
-  async start(deviceId?: number): Promise<LiveRecording> {
-    if (this.starting) {
-      throw new StenoError(
-        'ALREADY_RECORDING',
-        'A recording is starting.',
-        'Wait for it; Steno records one meeting at a time.',
+  start(deviceId?: number): Promise<LiveRecording> {
+    if (this.closing) {
+      return Promise.reject(
+        new StenoError(
+          'INVALID_STATE',
+          'Steno is shutting down; no new recording can start.',
+          'Start Steno again to record.',
+        ),
       );
     }
+    if (this.starting) {
+      return Promise.reject(
+        new StenoError(
+          'ALREADY_RECORDING',
+          'A recording is starting.',
+          'Wait for it; Steno records one meeting at a time.',
+        ),
+      );
+    }
+    const started = this.startNow(deviceId);
+    // Claimed before the first await: a second start fails at once.
+    this.starting = started;
+    void started.catch(() => {}).finally(() => (this.starting = null));
+    return started;
+  }
+
+  private async startNow(deviceId: number | undefined): Promise<LiveRecording> {
     if (this.active) {
       throw new StenoError(
         'ALREADY_RECORDING',
@@ -132,8 +150,6 @@ export class RecorderService extends Disposable {
     }
     const settings = this.opts.settings.current;
     const device = deviceId ?? settings.deviceId ?? undefined;
-    // Claimed before the first await: a second start fails at once.
-    this.starting = true;
     let session: RecordingSession;
     try {
       const capture = this.opts.capture.open({ deviceId: device });
@@ -144,8 +160,6 @@ export class RecorderService extends Disposable {
       });
     } catch (e) {
       throw toStenoError(e, 'starting the recording');
-    } finally {
-      this.starting = false;
     }
     const owned = new DisposableStore();
     const active: Active = {
@@ -156,31 +170,65 @@ export class RecorderService extends Disposable {
       loudAtFrames: 0,
       ending: null,
       done: null,
+      ops: Promise.resolve(),
     };
     owned.add(session);
     this.active = active;
     this.watch(active, settings);
     this.fireState();
     if (settings.liveTranscript) await this.startTranscript(active, settings);
-    return this.live!;
+    return this.liveOf(active);
   }
 
-  async pause(): Promise<LiveRecording> {
+  pause(): Promise<LiveRecording> {
     const a = this.requireRecording('pause');
-    await a.session.pause();
-    a.state = 'paused';
-    this.fireState();
-    return this.live!;
+    return this.serial(a, async () => {
+      this.requireState(a, 'recording', 'pause');
+      await a.session.pause();
+      // A stop asked meanwhile waits for this; it must not be undone.
+      if (a.state !== 'stopping') a.state = 'paused';
+      this.fireState();
+      return this.liveOf(a);
+    });
   }
 
-  async resume(): Promise<LiveRecording> {
+  resume(): Promise<LiveRecording> {
     const a = this.requireRecording('resume');
-    await a.session.resume();
-    a.state = 'recording';
-    // Silence is counted from the resume: a long pause is not a silent meeting.
-    a.loudAtFrames = a.session.stats.writtenFrames;
-    this.fireState();
-    return this.live!;
+    return this.serial(a, async () => {
+      this.requireState(a, 'paused', 'resume');
+      await a.session.resume();
+      if (a.state !== 'stopping') a.state = 'recording';
+      // Silence is counted from the resume: a long pause is not a silent meeting.
+      a.loudAtFrames = a.session.stats.writtenFrames;
+      this.fireState();
+      return this.liveOf(a);
+    });
+  }
+
+  private serial<T>(a: Active, op: () => Promise<T>): Promise<T> {
+    const result = a.ops.then(op);
+    a.ops = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
+  }
+
+  private requireState(a: Active, state: 'recording' | 'paused', action: string): void {
+    if (a.state === 'stopping') {
+      throw new StenoError(
+        'NOT_RECORDING',
+        `There is no recording to ${action}.`,
+        'Start a recording first.',
+      );
+    }
+    if (a.state !== state) {
+      throw new StenoError(
+        'INVALID_STATE',
+        `The recording is ${a.state}; it cannot ${action}.`,
+        a.state === 'paused' ? 'Resume it first.' : 'Pause it first.',
+      );
+    }
   }
 
   /** Resolves once the audio is final; the transcript finishes after (transcript.finished). */
@@ -195,12 +243,36 @@ export class RecorderService extends Disposable {
     return this.end(a, reason);
   }
 
-  /** Ends a recording in progress (reason 'shutdown') and waits for its transcript. */
-  async shutdown(): Promise<void> {
+  /**
+   * Ends a recording in progress (reason 'shutdown'), one still starting
+   * included, and waits for its transcript. No recording starts after this.
+   */
+  async shutdown(transcriptDeadlineMs = SHUTDOWN_TRANSCRIPT_DEADLINE_MS): Promise<void> {
+    this.closing = true;
+    await this.starting?.catch(() => {});
     const a = this.active;
     if (!a) return;
+    // The audio is made final first, whatever it takes (capture and disk have their own deadlines).
     if (a.state !== 'stopping') await this.end(a, 'shutdown').catch(() => {});
-    await a.done;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), transcriptDeadlineMs);
+    });
+    const outcome = await Promise.race([a.done, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      // What was transcribed is in the log already; ending the host loses only the rest.
+      this.fireError(
+        'transcript',
+        new StenoError(
+          'HOST_FAILED',
+          `The transcript was not finished within ${transcriptDeadlineMs / 1000} s of quitting; what was transcribed so far is kept.`,
+          'Transcribe the recording again to get the rest.',
+        ),
+      );
+      await a.transcriber?.abort();
+      await a.done;
+    }
   }
 
   /** Settles when the current recording (if any) has ended and its transcript is final. */
@@ -247,11 +319,24 @@ export class RecorderService extends Disposable {
     return a;
   }
 
+  private liveOf(a: Active): LiveRecording {
+    return {
+      id: a.session.id,
+      state: a.state,
+      device: a.session.deviceName,
+      startedAt: a.session.startedAt,
+      audioPath: a.session.audioPath,
+      sampleRate: a.session.stats.sampleRate,
+      elapsedS: elapsedS(a.session),
+      transcribing: a.transcriber !== null,
+    };
+  }
+
   private end(a: Active, reason: StopReason): Promise<RecordingSummary> {
     if (a.ending) return a.ending;
     a.state = 'stopping';
     this.fireState();
-    a.ending = (async () => {
+    a.ending = this.serial(a, async () => {
       const meta = await a.session.stop(reason);
       const summary = toSummary(meta);
       const error = a.session.error;
@@ -268,7 +353,7 @@ export class RecorderService extends Disposable {
         this.fire({ type: 'recording.finished', recording: summary, reason, stats });
       }
       return summary;
-    })();
+    });
     a.done = a.ending
       .catch(() => {})
       .then(async () => {
@@ -376,8 +461,11 @@ export class RecorderService extends Disposable {
       embeddingWindowS: 1.5,
     };
     const { session, owned } = a;
-    const transcriber = owned.add(
-      new LiveTranscriber({
+    let transcriber: LiveTranscriber;
+    try {
+      // Opening the transcript log can fail (disk full, folder gone): the
+      // recording goes on without a live transcript, and says why.
+      transcriber = new LiveTranscriber({
         folder: session.folder,
         source: {
           audioPath: session.audioPath,
@@ -388,8 +476,12 @@ export class RecorderService extends Disposable {
         options,
         ...(this.opts.hostLauncher ? { launcher: this.opts.hostLauncher } : {}),
         ...(this.opts.supervisor ? { supervisor: this.opts.supervisor } : {}),
-      }),
-    );
+      });
+    } catch (e) {
+      this.fireError('transcript', toStenoError(e, 'starting the live transcript'));
+      return;
+    }
+    owned.add(transcriber);
     const id = session.id;
     let crashed = false;
     owned.add(
@@ -426,6 +518,8 @@ export class RecorderService extends Disposable {
     try {
       await transcriber.start();
     } catch (e) {
+      // Unloaded (or the recording ended) while the models were loading: not a failure.
+      if (a.transcriber !== transcriber) return;
       this.setHost('failed', null, isStenoError(e) ? e.message : String(e));
       a.transcriber = null;
       owned.delete(transcriber);

@@ -105,21 +105,28 @@ export class SettingsService extends Disposable {
   }
 
   /** Validates and applies `patch`, saves it, and fires onDidChange. */
-  async update(patch: Partial<Settings>): Promise<Settings> {
-    const next = SettingsSchema.safeParse({ ...this.values, ...stripUndefined(patch) });
-    if (!next.success) {
-      throw new StenoError(
-        'INVALID_ARGUMENT',
-        `These settings are not valid: ${describeIssues(next.error)}.`,
-        'Check the values and try again; nothing was changed.',
-      );
-    }
-    const save = this.saving.then(() => this.save(next.data));
-    this.saving = save.catch(() => {});
-    await save;
-    this.values = next.data;
-    this.changeEmitter.fire(this.current);
-    return this.current;
+  update(patch: Partial<Settings>): Promise<Settings> {
+    // Each update starts from the one before it (two windows changing two
+    // settings at once keep both), so it is computed inside the chain.
+    const done = this.saving.then(async () => {
+      const next = SettingsSchema.safeParse({ ...this.values, ...stripUndefined(patch) });
+      if (!next.success) {
+        throw new StenoError(
+          'INVALID_ARGUMENT',
+          `These settings are not valid: ${describeIssues(next.error)}.`,
+          'Check the values and try again; nothing was changed.',
+        );
+      }
+      await this.save(next.data);
+      this.values = next.data;
+      this.changeEmitter.fire(this.current);
+      return this.current;
+    });
+    this.saving = done.then(
+      () => {},
+      () => {},
+    );
+    return done;
   }
 
   private async save(values: Settings): Promise<void> {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { EventOf, StenoEvent } from '../../core/api/events';
+import { EventSchema, type EventOf, type StenoEvent } from '../../core/api/events';
 import { API_VERSION } from '../../core/api/version';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
 import { SCRIPTED_HOST_RSS_BYTES } from '../../testing/scripted-host';
@@ -287,7 +287,7 @@ describe('metrics', () => {
     f = await makeServiceFixture();
     const m = await f.service.metrics.sample();
     expect(m).toMatchObject({
-      hostRssBytes: null,
+      hostRssBytes: 0,
       ringUsedBytes: null,
       framesDropped: null,
       transcriptionLagS: null,
@@ -339,5 +339,75 @@ describe('leaks', () => {
       sub.dispose();
     });
     assertNoLeak(report);
+  });
+});
+
+describe('commands that race', () => {
+  it('a stop during a pause waits for it; the recording ends complete, never "paused"', async () => {
+    f = await makeServiceFixture({ settings: { liveTranscript: false } });
+    const live = await f.call('startRecording', {});
+    await pumpSeconds(f, 1);
+    // The pause has begun (it is flushing the audio) when the stop arrives.
+    const pausing = f.service.call('pauseRecording', {});
+    await new Promise((r) => setImmediate(r));
+    const [paused, stopped] = await Promise.all([pausing, f.service.call('stopRecording', {})]);
+    expect(paused.ok).toBe(true);
+    expect(stopped).toMatchObject({ ok: true, result: { state: 'complete' } });
+    await f.service.recorder.whenIdle();
+    const meta = JSON.parse(
+      fs.readFileSync(path.join(f.dir, 'recordings', live.id, 'meta.json'), 'utf8'),
+    ) as { state: string };
+    expect(meta.state).toBe('complete');
+    const states = f.events.filter(is('recording.state')).map((e) => e.recording.state);
+    expect(states).toContain('stopping');
+    expect(states.slice(states.indexOf('stopping'))).not.toContain('paused');
+    // A pause after the stop is refused.
+    expect(await f.service.call('pauseRecording', {})).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_RECORDING' },
+    });
+  });
+
+  it('shutdown during a start ends that recording (reason shutdown), and no new one starts', async () => {
+    f = await makeServiceFixture();
+    const starting = f.service.call('startRecording', {});
+    const shutdown = f.service.shutdown();
+    const started = await starting;
+    expect(started.ok).toBe(true);
+    await shutdown;
+    const finished = await f.waitFor(is('recording.finished'));
+    expect(finished.reason).toBe('shutdown');
+    expect(f.service.currentState().recording).toBeNull();
+    expect(await f.service.call('startRecording', {})).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_STATE', message: expect.stringMatching(/shutting down/) },
+    });
+  });
+
+  it('two settings changes at once keep both', async () => {
+    f = await makeServiceFixture();
+    await Promise.all([
+      f.call('setSettings', { settings: { language: 'de' } }),
+      f.call('setSettings', { settings: { maxTokens: 32 } }),
+    ]);
+    const saved = JSON.parse(fs.readFileSync(path.join(f.dir, 'settings.json'), 'utf8')) as {
+      language: string;
+      maxTokens: number;
+    };
+    expect(saved).toMatchObject({ language: 'de', maxTokens: 32 });
+  });
+
+  it('an error longer than the API allows is cut, so the event stays valid', async () => {
+    f = await makeServiceFixture();
+    await f.call('startRecording', {});
+    await f.waitFor((e) => e.type === 'host.state' && e.state === 'ready');
+    f.hosts[0]!.emitRaw({
+      type: 'error',
+      id: null,
+      error: { code: 'HOST_FAILED', message: 'x'.repeat(9000), action: 'retry' },
+    });
+    const err = await f.waitFor(is('error'));
+    expect(err.error.message.length).toBeLessThanOrEqual(4000);
+    expect(EventSchema.safeParse(err).success).toBe(true);
   });
 });

@@ -134,6 +134,7 @@ export class StenoService extends Disposable implements ApiBackend {
       hostState: this.recorder.hostState,
       settings: this.settings.current,
       metrics: this.metrics.latest,
+      ...(this.settings.loadProblem ? { notices: [this.settings.loadProblem.toJSON()] } : {}),
     };
   }
 
