@@ -24,6 +24,7 @@ import {
 import { StenoService } from '../src/main/services/steno-service';
 import { FakeApp, FakeIpcMain, openWiredWindow } from '../src/testing/fake-electron';
 import { testModels } from '../src/testing/test-models';
+import { isProcessAlive } from '../src/main/process-alive';
 import { makeTempDir, removeTempDir } from '../src/testing/tmp';
 import { spokenSentence } from './support/audio';
 import { progressPast, recordingEnd, REPO_ROOT, runSteno, StenoProcess } from './support/steno-cli';
@@ -113,6 +114,41 @@ async function scenario(client: StenoClient): Promise<void> {
   }
 }
 
+/** `steno serve --json` on a free port; resolves once it listens. */
+async function startServe(out: string) {
+  const serve = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'bin', 'steno.js'), 'serve', '--json', '--out', out],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        STENO_HOME: home,
+        STENO_WHISPER_MODEL: models.whisper,
+        STENO_EMBEDDING_MODEL: models.embedding,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  serve.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-5000)));
+  const exited = new Promise<number | null>((resolve) => serve.on('exit', resolve));
+  const lines: string[] = [];
+  const rl = readline.createInterface({ input: serve.stdout! });
+  rl.on('line', (l) => lines.push(l));
+  const first = await new Promise<string>((resolve) => rl.once('line', resolve));
+  const serving = JSON.parse(first) as { type: string; url: string };
+  const url = new URL(serving.url);
+  return {
+    serve,
+    serving,
+    lines,
+    exited,
+    stderr: () => stderr,
+    apiUrl: `ws://${url.host}/api?token=${url.searchParams.get('token')}`,
+  };
+}
+
 describe('one scenario through every adapter', () => {
   it('the CLI: steno record --json, paused and resumed on stdin', async () => {
     const out = path.join(home, 'cli');
@@ -156,6 +192,8 @@ describe('one scenario through every adapter', () => {
     expect(recordingEnd(rec.events)).toMatchObject({ state: 'complete', reason: 'user' });
     expect(rec.last('transcript.finished')).toBeDefined();
     // Every stdout line was one of Steno's own JSON objects (no native output).
+    expect(rec.strayStdout).toEqual([]);
+    expect(rec.stderr).not.toMatch(/ALSA lib|Input audio options|Finishing input/);
     const id = rec.started()!.id;
 
     const renamed = await runSteno(['rename-speaker', id, '1', 'Ada', '--out', out], {
@@ -205,40 +243,102 @@ describe('one scenario through every adapter', () => {
   }, 180_000);
 
   it('a WebSocket client against steno serve', async () => {
-    const serve = spawn(
-      process.execPath,
-      [path.join(REPO_ROOT, 'bin', 'steno.js'), 'serve', '--json', '--out', path.join(home, 'ws')],
-      {
-        cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          STENO_HOME: home,
-          STENO_WHISPER_MODEL: models.whisper,
-          STENO_EMBEDDING_MODEL: models.embedding,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stderr = '';
-    serve.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-5000)));
-    const exited = new Promise<number | null>((resolve) => serve.on('exit', resolve));
-    const first = await new Promise<string>((resolve) =>
-      readline.createInterface({ input: serve.stdout! }).once('line', resolve),
-    );
-    const serving = JSON.parse(first) as { type: string; url: string };
-    expect(serving.type).toBe('serving');
-    const url = new URL(serving.url);
-    const apiUrl = `ws://${url.host}/api?token=${url.searchParams.get('token')}`;
+    const server = await startServe(path.join(home, 'ws'));
+    expect(server.serving.type).toBe('server.listening');
     const client = createWebSocketClient({
-      url: apiUrl,
+      url: server.apiUrl,
       WebSocket: WebSocket as unknown as WebSocketConstructor,
     });
     try {
       await scenario(client);
     } finally {
       client.dispose();
-      serve.kill('SIGINT');
-      expect(await exited, stderr).toBe(0);
+      server.serve.kill('SIGINT');
+      expect(await server.exited, server.stderr()).toBe(0);
     }
   }, 180_000);
+
+  it('Ctrl-C to steno serve finishes the recording in progress first', async () => {
+    const out = path.join(home, 'ws-stop');
+    const server = await startServe(out);
+    const client = createWebSocketClient({
+      url: server.apiUrl,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+    });
+    const events: StenoEvent[] = [];
+    const unsubscribe = client.onEvent((e) => events.push(e));
+    let id: string;
+    try {
+      id = (await client.startRecording({})).id;
+      await waitForEvent(events, (e) => e.type === 'recording.progress' && e.elapsedS > 1.5);
+    } finally {
+      unsubscribe();
+      client.dispose();
+    }
+    server.serve.kill('SIGINT');
+    expect(await server.exited, server.stderr()).toBe(0);
+    expect(server.lines.map((l) => (JSON.parse(l) as { type: string }).type)).toContain(
+      'server.stopped',
+    );
+    const list = await runSteno(['list', '--json', '--out', out], { STENO_HOME: home });
+    const page = list.events.find((e) => Array.isArray(e.recordings)) as unknown as {
+      recordings: { id: string; state: string; stopReason: string; durationS: number }[];
+    };
+    expect(page.recordings.find((r) => r.id === id)).toMatchObject({
+      state: 'complete',
+      stopReason: 'shutdown',
+    });
+    expect(page.recordings[0]!.durationS).toBeGreaterThan(1.5);
+  }, 180_000);
+
+  it('unload models now: the host ends, its memory is freed, the recording goes on', async () => {
+    const service = await StenoService.create({
+      dataDir: path.join(home, 'unload'),
+      version: 'test',
+    });
+    service.settings.override({ whisperModel: models.whisper, embeddingModel: models.embedding });
+    const events: StenoEvent[] = [];
+    const sub = service.onDidEvent((e) => events.push(e));
+    try {
+      await service.call('startRecording', {});
+      const ready = await waitForEvent(
+        events,
+        (e) => e.type === 'host.state' && e.state === 'ready',
+        60_000,
+      );
+      const pid = ready.type === 'host.state' ? ready.pid! : -1;
+      expect(isProcessAlive(pid)).toBe(true);
+      const outcome = await service.call('unloadModels', {});
+      expect(outcome.ok).toBe(true);
+      const r = (
+        outcome as {
+          result: {
+            hostWasRunning: boolean;
+            freedBytes: number;
+            treeRssBeforeBytes: number;
+            treeRssAfterBytes: number;
+          };
+        }
+      ).result;
+      console.log(
+        `unload: tree RSS ${(r.treeRssBeforeBytes / 2 ** 20).toFixed(1)} -> ${(r.treeRssAfterBytes / 2 ** 20).toFixed(1)} MiB (freed ${(r.freedBytes / 2 ** 20).toFixed(1)} MiB)`,
+      );
+      expect(r.hostWasRunning).toBe(true);
+      // The host's models (Whisper, VAD, speaker embedding) are tens of MB.
+      expect(r.freedBytes).toBeGreaterThan(20 * 2 ** 20);
+      expect(r.treeRssAfterBytes).toBeLessThan(r.treeRssBeforeBytes);
+      expect(isProcessAlive(pid)).toBe(false);
+      expect(service.currentState()).toMatchObject({
+        hostState: 'stopped',
+        recording: { state: 'recording', transcribing: false },
+      });
+      await sleep(1000);
+      const stopped = await service.call('stopRecording', {});
+      expect(stopped).toMatchObject({ ok: true, result: { state: 'complete' } });
+    } finally {
+      sub.dispose();
+      await service.shutdown();
+      service.dispose();
+    }
+  }, 120_000);
 });

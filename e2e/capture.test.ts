@@ -42,13 +42,27 @@ describe('steno record with the real (virtual) microphone', () => {
     expect(soxDuration(file)).toBeCloseTo(stopped.durationS, 2);
   });
 
-  it('lists the input devices', async () => {
-    const r = await runSteno(['devices', '--json']);
+  it('lists the input devices, printing only its own lines (ALSA and PortAudio go to the log)', async () => {
+    const r = await runSteno(['devices', '--json'], { STENO_HOME: out });
     expect(r.code).toBe(0);
-    const devices = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('['))!) as {
-      id: number;
-    }[];
+    // Exactly one line: the API's listDevices result.
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const devices = JSON.parse(r.stdout) as { id: number }[];
     expect(devices.length).toBeGreaterThan(0);
+    expect(r.stderr).not.toMatch(/ALSA lib|PortAudio|Jack/);
+    const log = fs.readFileSync(path.join(out, 'logs', 'native.log'), 'utf8');
+    expect(log).toMatch(/ALSA lib/);
+    // --verbose shows the libraries' lines on stderr; stdout stays clean.
+    const verbose = await runSteno(['devices', '--json', '--verbose'], { STENO_HOME: out });
+    expect(verbose.stdout.trim().split('\n')).toHaveLength(1);
+    expect(verbose.stderr).toMatch(/ALSA lib/);
+    const text = await runSteno(['devices'], { STENO_HOME: out });
+    // The header, one row per device, the hint: nothing else.
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID {2}CHANNELS {2}RATE {4}NAME$/);
+    for (const row of lines.slice(1, -1)) expect(row).toMatch(/^\d+ +\d+ +\d+ +.+ \(.+\)$/);
+    expect(lines.at(-1)).toBe('Record from one with: steno record --device ID');
+    expect(text.stderr).toBe('');
   });
 
   it('an invalid device id is refused with a clear error and leaves nothing behind', async () => {

@@ -32,6 +32,8 @@ export const progressPast =
 export class StenoProcess {
   readonly child: ChildProcess;
   readonly events: CliEvent[] = [];
+  /** Stdout lines that are not JSON objects: with --json there must be none. */
+  readonly strayStdout: string[] = [];
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: { pred: (e: CliEvent) => boolean; resolve: (e: CliEvent) => void }[] = [];
@@ -47,7 +49,10 @@ export class StenoProcess {
       stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
+      if (!line.startsWith('{')) {
+        if (this.strayStdout.length < 100) this.strayStdout.push(line);
+        return;
+      }
       const event = JSON.parse(line) as CliEvent;
       this.events.push(event);
       this.waiters = this.waiters.filter((w) => {
@@ -126,10 +131,16 @@ export function recordingEnd(events: CliEvent[]): RecordingEnd | undefined {
 export async function runSteno(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; events: CliEvent[]; stderr: string; stdout: string }> {
+): Promise<{
+  code: number | null;
+  events: CliEvent[];
+  stderr: string;
+  stdout: string;
+  strayStdout: string[];
+}> {
   const p = new StenoProcess(args, env);
   let stdout = '';
   p.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const { code } = await p.exited;
-  return { code, events: p.events, stderr: p.stderr, stdout };
+  return { code, events: p.events, stderr: p.stderr, stdout, strayStdout: p.strayStdout };
 }

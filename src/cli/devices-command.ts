@@ -1,12 +1,13 @@
 /** `steno devices`: the recorder service's input devices. */
 import type { Terminal } from '../main/terminal';
-import { call, openService } from './service-client';
+import { call } from '../main/services/service-client';
+import { openServiceForCli } from './open-service';
 
 export async function runDevices(
   opts: { json?: string | boolean },
   terminal: Terminal,
 ): Promise<number> {
-  const service = await openService(undefined);
+  const service = await openServiceForCli(undefined, terminal);
   try {
     const devices = await call(service, 'listDevices', {});
     if (opts.json) {

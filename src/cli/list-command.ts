@@ -2,13 +2,17 @@
 import { LIMITS } from '../core/api/types';
 import type { Terminal } from '../main/terminal';
 import { printRecovery } from './recovery-output';
-import { call, openService } from './service-client';
+import { call } from '../main/services/service-client';
+import { openServiceForCli } from './open-service';
 
 export async function runList(
   opts: { out?: string | boolean; json?: string | boolean },
   terminal: Terminal,
 ): Promise<number> {
-  const service = await openService(typeof opts.out === 'string' ? opts.out : undefined);
+  const service = await openServiceForCli(
+    typeof opts.out === 'string' ? opts.out : undefined,
+    terminal,
+  );
   try {
     if (opts.json) terminal.out(JSON.stringify(service.recoveryEvent()) + '\n');
     else printRecovery(service.recovery, terminal);

@@ -9,7 +9,8 @@ import { formatSegmentLine } from '../core/transcript';
 import type { StenoEvent } from '../core/api/events';
 import type { Settings } from '../core/api/types';
 import type { Terminal } from '../main/terminal';
-import { call, openService } from './service-client';
+import { call } from '../main/services/service-client';
+import { openServiceForCli } from './open-service';
 import { printRecovery } from './recovery-output';
 import { printTranscript } from './transcript-command';
 
@@ -49,7 +50,10 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
       : {}),
   };
   const json = Boolean(opts.json);
-  const service = await openService(typeof opts.out === 'string' ? opts.out : undefined);
+  const service = await openServiceForCli(
+    typeof opts.out === 'string' ? opts.out : undefined,
+    terminal,
+  );
   try {
     service.settings.override(overrides);
     const print = json ? jsonPrinter(terminal) : textPrinter(terminal);
@@ -64,6 +68,9 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
       if (e.type === 'recording.failed') failed = e;
       if (e.type === 'recording.failed' || e.type === 'recording.finished') finished(e.type);
     });
+    // Ctrl-C is ours from here on: one that comes while the models load
+    // stops the recording once it has started, instead of killing the process.
+    const signals = watchStopSignals();
     try {
       const live = await call(
         service,
@@ -89,9 +96,11 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
               : 'Press Ctrl-C to stop.\n'),
         );
       }
-      const reason = await untilStopAsked(seconds, ended, controls.stopRequested).finally(() =>
-        controls.dispose(),
-      );
+      const reason = await untilStopAsked(seconds, [
+        signals.asked,
+        ended,
+        controls.stopRequested,
+      ]).finally(() => controls.dispose());
       // Auto-stop or a failure ended it already; otherwise the person did.
       if (reason !== 'recording.failed' && reason !== 'recording.finished') {
         await call(service, 'stopRecording', {});
@@ -114,6 +123,7 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
       if (!json) terminal.err(`Saved to ${live.audioPath}\n`);
       return 0;
     } finally {
+      signals.dispose();
       subscription.dispose();
     }
   } finally {
@@ -174,27 +184,33 @@ function listenForControls(onPauseResume: (c: 'pause' | 'resume' | 'toggle') => 
   };
 }
 
-/** Resolves with why the recording should stop: a signal, --seconds, a key, or the recording ending itself. */
-function untilStopAsked(
-  seconds: number | undefined,
-  ended: Promise<string>,
-  stopRequested: Promise<string>,
-): Promise<string> {
-  const cleanups: (() => void)[] = [];
-  const asked = new Promise<string>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => resolve(signal);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    cleanups.push(() => {
+/** SIGINT and SIGTERM, as a promise of the signal's name. */
+function watchStopSignals(): { asked: Promise<string>; dispose(): void } {
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const asked = new Promise<string>((resolve) => (onSignal = resolve));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    asked,
+    dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-    });
-    if (seconds !== undefined) {
-      const timer = setTimeout(() => resolve('time'), seconds * 1000);
-      cleanups.push(() => clearTimeout(timer));
-    }
-  });
-  return Promise.race([asked, ended, stopRequested]).finally(() => cleanups.forEach((c) => c()));
+    },
+  };
+}
+
+/** Resolves with why the recording should stop: --seconds, or the first of `reasons`. */
+function untilStopAsked(seconds: number | undefined, reasons: Promise<string>[]): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed =
+    seconds === undefined
+      ? []
+      : [
+          new Promise<string>(
+            (resolve) => (timer = setTimeout(() => resolve('time'), seconds * 1000)),
+          ),
+        ];
+  return Promise.race([...reasons, ...elapsed]).finally(() => clearTimeout(timer));
 }
 
 /** --json: the API's own events, one per line. */

@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StenoError } from '../core/errors';
-import { LIMITS } from '../core/api/types';
 import { formatSegmentLine } from '../core/transcript';
 import type { StenoService } from '../main/services/steno-service';
 import type { Terminal } from '../main/terminal';
-import { call, openService } from './service-client';
+import { call, forEachTranscriptPage } from '../main/services/service-client';
+import { openServiceForCli } from './open-service';
 
 /**
  * A recording given as an id (in --out or the default folder) or as the path
@@ -31,25 +31,15 @@ export function resolveRecording(
 }
 
 /** Prints a whole transcript page by page: memory does not grow with the meeting's length. */
-export async function printTranscript(
+export function printTranscript(
   service: StenoService,
   id: string,
   terminal: Terminal,
 ): Promise<number> {
-  let offset = 0;
-  let printed = 0;
-  for (;;) {
-    const page = await call(service, 'getTranscript', {
-      id,
-      offset,
-      limit: LIMITS.segmentsPerPage,
-    });
+  return forEachTranscriptPage(service, id, (page) => {
     const names = { speakerNames: page.speakerNames as unknown as Record<number, string> };
     for (const s of page.segments) terminal.out(formatSegmentLine(names, s) + '\n');
-    printed += page.segments.length;
-    offset += page.segments.length;
-    if (page.segments.length === 0 || offset >= page.total) return printed;
-  }
+  });
 }
 
 export async function runTranscript(
@@ -63,21 +53,13 @@ export async function runTranscript(
   }
   const target = resolveRecording(ref, typeof opts.out === 'string' ? opts.out : undefined);
   // Opening the service recovers a recording left by a crash, transcript log included.
-  const service = await openService(target.out);
+  const service = await openServiceForCli(target.out, terminal);
   try {
     if (opts.json) {
       // One line per page: the API's getTranscript result, as any client gets it.
-      let offset = 0;
-      for (;;) {
-        const page = await call(service, 'getTranscript', {
-          id: target.id,
-          offset,
-          limit: LIMITS.segmentsPerPage,
-        });
-        terminal.out(JSON.stringify(page) + '\n');
-        offset += page.segments.length;
-        if (page.segments.length === 0 || offset >= page.total) break;
-      }
+      await forEachTranscriptPage(service, target.id, (page) =>
+        terminal.out(JSON.stringify(page) + '\n'),
+      );
       return 0;
     }
     if ((await printTranscript(service, target.id, terminal)) === 0) {
@@ -104,7 +86,7 @@ export async function runRenameSpeaker(
     );
   }
   const target = resolveRecording(ref, typeof opts.out === 'string' ? opts.out : undefined);
-  const service = await openService(target.out);
+  const service = await openServiceForCli(target.out, terminal);
   try {
     const renamed = await call(service, 'renameSpeaker', {
       id: target.id,
