@@ -10,13 +10,15 @@
  *   npm run bench -- api-events            5 minutes
  *   npm run bench -- api-events --quick    1 minute
  *
- * The server's RSS is reported (start, end, max); the bound on a stuck
- * client's memory is asserted by src/main/serve/slow-client.test.ts.
+ * The server's RSS is reported (start, end, max), and whether the stuck
+ * client was sent away: at real rates (about 1.5 KB/s of events) the
+ * kernel's socket buffers hold many minutes of them, so within a run it
+ * usually is not; the server holds nothing for it meanwhile. The bound on a
+ * stuck client's memory under a flood is asserted by
+ * src/main/serve/slow-client.test.ts.
  *
- * metrics_cpu_pct: the sampler's CPU per sample, measured in the same run as
- * the difference between a window sampling back to back and a window of the
- * same length sampling at its normal 1 Hz (both with the recording running),
- * divided by the extra samples; times one sample a second.
+ * metrics_cpu_pct: the sampler's CPU per sample (see measureMetricsCpu), times
+ * one sample a second, as a share of one core.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -25,11 +27,13 @@ import { ensureWhisperModel } from '../src/testing/ggml-whisper-model';
 import { ensureSpeakerEmbeddingModel } from '../src/testing/speaker-model';
 import { ensureSyntheticMeeting } from '../src/testing/synthetic-meeting';
 import { StenoServer } from '../src/main/serve/steno-server';
-import { gc, mb, round } from './support';
+import { gc, mb, median, round } from './support';
 import { startLiveRun } from './support-live';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
-const MEASURE_WINDOW_MS = 10_000;
+/** Window pairs for the sampler's cost, each window this long. */
+const MEASURE_PAIRS = 5;
+const MEASURE_WINDOW_MS = 4000;
 
 export default async function apiEvents(args: string[]): Promise<Record<string, unknown>> {
   const quick = args.includes('--quick');
@@ -102,15 +106,12 @@ export default async function apiEvents(args: string[]): Promise<Record<string, 
       stuck_client_reason: stuckBye,
       metrics_cpu_pct: round(metricsCpu.pct, 4),
       metrics_cpu_us_per_sample: round(metricsCpu.usPerSample, 1),
+      metrics_cpu_us_spread: metricsCpu.spreadUs.map((x) => round(x, 1)),
       metrics_samples_measured: metricsCpu.samples,
     };
     return {
       ...result,
-      pass:
-        segmentsLost === 0 &&
-        segmentsEmitted > 0 &&
-        result.stuck_client_disconnected &&
-        metricsCpu.pct <= 0.1,
+      pass: segmentsLost === 0 && segmentsEmitted > 0 && metricsCpu.pct <= 0.1,
     };
   } finally {
     byeSub.dispose();
@@ -127,25 +128,41 @@ function cpuMicros(): number {
   return u.user + u.system;
 }
 
+/**
+ * The sampler's CPU per sample: pairs of equal windows, one with the
+ * recording as it runs (the sampler at its own 1 Hz), one with samples taken
+ * back to back besides; per pair, the extra CPU over the extra samples. The
+ * median of the pairs is the figure, the spread is reported (never clamped:
+ * noise may make a pair negative).
+ */
 async function measureMetricsCpu(metrics: {
   sample(): Promise<unknown>;
-}): Promise<{ pct: number; usPerSample: number; samples: number }> {
-  // Window A: the recording as it runs, the sampler at its own 1 Hz.
-  const a0 = cpuMicros();
-  const aStart = performance.now();
-  await new Promise((r) => setTimeout(r, MEASURE_WINDOW_MS));
-  const aWall = performance.now() - aStart;
-  const aCpu = cpuMicros() - a0;
-  // Window B: the same, plus samples back to back for as long.
-  const b0 = cpuMicros();
-  const bStart = performance.now();
-  let extra = 0;
-  while (performance.now() - bStart < aWall) {
-    await metrics.sample();
-    extra++;
+}): Promise<{ pct: number; usPerSample: number; spreadUs: [number, number]; samples: number }> {
+  const perPair: number[] = [];
+  let samples = 0;
+  for (let pair = 0; pair < MEASURE_PAIRS; pair++) {
+    const a0 = cpuMicros();
+    const aStart = performance.now();
+    await new Promise((r) => setTimeout(r, MEASURE_WINDOW_MS));
+    const aWall = performance.now() - aStart;
+    const aCpu = cpuMicros() - a0;
+    const b0 = cpuMicros();
+    const bStart = performance.now();
+    let extra = 0;
+    while (performance.now() - bStart < aWall) {
+      await metrics.sample();
+      extra++;
+    }
+    const bCpu = cpuMicros() - b0;
+    perPair.push((bCpu - aCpu) / extra);
+    samples += extra;
   }
-  const bCpu = cpuMicros() - b0;
-  const usPerSample = Math.max(0, bCpu - aCpu) / extra;
+  const usPerSample = median(perPair);
   // One sample a second: its CPU per second as a share of one core.
-  return { pct: (usPerSample / 1e6) * 100, usPerSample, samples: extra };
+  return {
+    pct: (usPerSample / 1e6) * 100,
+    usPerSample,
+    spreadUs: [Math.min(...perPair), Math.max(...perPair)],
+    samples,
+  };
 }

@@ -6,6 +6,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 
 const [name, ...rest] = process.argv.slice(2);
 const dir = path.dirname(new URL(import.meta.url).pathname);
@@ -22,13 +24,41 @@ if (!name || !available.includes(name)) {
 const mod = (await import(pathToFileURL(path.join(dir, `${name}.bench.ts`)).href)) as {
   default: (args: string[]) => Promise<Record<string, unknown>>;
 };
+/**
+ * Every result is also appended to bench/results.jsonl with when, the exact
+ * command and the commit it ran on: the figures quoted anywhere come from there.
+ */
+function record(line: Record<string, unknown>): void {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['describe', '--always', '--dirty'], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const entry = {
+    ...line,
+    at: new Date().toISOString(),
+    command: `npm run bench -- ${[name, ...rest].join(' ')}`,
+    commit,
+    load1: Math.round(os.loadavg()[0]! * 100) / 100,
+  };
+  fs.appendFileSync(path.join(dir, 'results.jsonl'), JSON.stringify(entry) + '\n');
+}
+
 try {
   const result = await mod.default(rest);
-  console.log(JSON.stringify({ bench: name, ...result }));
+  const line = { bench: name, ...result };
+  record(line);
+  console.log(JSON.stringify(line));
   const failed = (result as { pass?: boolean }).pass === false;
   process.exit(failed ? 1 : 0);
 } catch (e) {
   console.error(e);
-  console.log(JSON.stringify({ bench: name, error: String((e as Error)?.message ?? e) }));
+  const line = { bench: name, error: String((e as Error)?.message ?? e) };
+  record(line);
+  console.log(JSON.stringify(line));
   process.exit(1);
 }

@@ -13,7 +13,7 @@ import { FileCapture } from '../src/main/capture/file-capture';
 import type { RecordingSession } from '../src/main/recording/session';
 import type { LiveTranscriber } from '../src/main/transcription/live-transcriber';
 import { StenoService } from '../src/main/services/steno-service';
-import { call } from '../src/cli/service-client';
+import { call, forEachTranscriptPage } from '../src/main/services/service-client';
 
 export interface LiveRun {
   dir: string;
@@ -91,13 +91,10 @@ export async function startLiveRun(
       await service.recorder.whenIdle();
       const all: TranscriptSegment[] = [];
       let speakerNames: Record<number, string> = {};
-      for (let offset = 0; ;) {
-        const page = await call(service, 'getTranscript', { id: live.id, offset, limit: 2000 });
+      await forEachTranscriptPage(service, live.id, (page) => {
         all.push(...page.segments);
         speakerNames = page.speakerNames as unknown as Record<number, string>;
-        offset += page.segments.length;
-        if (page.segments.length === 0 || offset >= page.total) break;
-      }
+      });
       return { segments: all, speakerNames };
     },
     dispose() {

@@ -1,5 +1,6 @@
 /** Small helpers shared by benchmarks. */
 import fs from 'node:fs';
+import os from 'node:os';
 
 export function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
@@ -72,4 +73,53 @@ export function descendants(pid: number): number[] {
 /** RSS of a process and all its descendants, bytes. */
 export function treeRss(pid: number): number {
   return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssOf(p), 0);
+}
+
+/** One round of an interleaved comparison: both sides' values and `a / b`. */
+export interface InterleavedRound {
+  a: number;
+  b: number;
+  ratio: number;
+  aFirst: boolean;
+}
+
+/**
+ * Measures `a` and `b` (each returns one figure, e.g. a time in ms) in `rounds`
+ * rounds, one of each per round, swapping which goes first every round, and
+ * returns every round plus the median of the per-round ratios a / b. A change
+ * in the machine's load between rounds hits both sides of a round alike, so it
+ * moves a round's ratio far less than it moves either side; the median then
+ * ignores the few rounds that a burst of load did split. `warmup` rounds run
+ * first and are not counted (JIT, page cache, disk allocation).
+ */
+export async function interleavedRatio(
+  rounds: number,
+  a: () => Promise<number>,
+  b: () => Promise<number>,
+  options: { warmup?: number; onRound?: (round: number, r: InterleavedRound) => void } = {},
+): Promise<{ rounds: InterleavedRound[]; medianRatio: number }> {
+  const warmup = options.warmup ?? 1;
+  // Capacity: exactly `rounds` entries, one per counted round.
+  const result: InterleavedRound[] = [];
+  for (let i = -warmup; i < rounds; i++) {
+    const aFirst = (i & 1) === 0;
+    let av: number;
+    let bv: number;
+    if (aFirst) {
+      av = await a();
+      bv = await b();
+    } else {
+      bv = await b();
+      av = await a();
+    }
+    const r = { a: av, b: bv, ratio: av / bv, aFirst };
+    options.onRound?.(i, r);
+    if (i >= 0) result.push(r);
+  }
+  return { rounds: result, medianRatio: median(result.map((r) => r.ratio)) };
+}
+
+/** The 1-minute load average, rounded, for the record of a run. */
+export function loadAverage1m(): number {
+  return round(os.loadavg()[0]!, 2);
 }

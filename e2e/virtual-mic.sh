@@ -42,7 +42,7 @@ pactl set-default-source steno_mic
 # One stream of silence keeps the sink running; without it the first ~1.5 s of
 # every capture is lost while the sink wakes up.
 nohup pacat --playback --device=steno_sink --format=s16le --rate=48000 --channels=2 \
-  --latency-msec=20 /dev/zero >/dev/null 2>&1 &
+  --latency-msec=100 /dev/zero >/dev/null 2>&1 &
 
 # Wait until the sink reports a low latency (it is running and warmed up).
 for _ in $(seq 1 100); do
