@@ -18,41 +18,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findNodeGyp, nodedirArgs } from './node-gyp-offline.mjs';
 
 const TAG = '[steno:stdio-redirect]';
 const addonDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'stdio-redirect');
 export const builtAddonPath = path.join(addonDir, 'build', 'Release', 'stdio_redirect.node');
-
-/** npm passes its bundled node-gyp to lifecycle scripts; outside npm look for npm's copy. */
-function findNodeGyp() {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.join(
-      path.dirname(process.execPath),
-      '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-    ),
-    path.join(
-      path.dirname(process.execPath),
-      'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-    ),
-  ];
-  const found = candidates.find((c) => c && fs.existsSync(c));
-  if (!found) throw new Error("node-gyp not found (neither npm_config_node_gyp nor npm's copy)");
-  return found;
-}
-
-/**
- * Node headers, offline: node-gyp must not try to download them. npm's
- * configured nodedir if any (this machine's npmrc sets one), else the headers
- * installed next to this node binary.
- */
-function nodedirArgs() {
-  const configured = process.env.npm_config_nodedir;
-  if (configured) return [`--nodedir=${configured}`];
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  if (fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) return [`--nodedir=${prefix}`];
-  return [];
-}
 
 export function buildStdioRedirect() {
   const logFile = path.join(addonDir, 'build.log');

@@ -33,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { findNodeGyp, nodedirArgs } from './node-gyp-offline.mjs';
 
 const require = createRequire(import.meta.url);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -116,46 +117,6 @@ function stampIsCurrent(stampFile, nodeFile, flags, version) {
     stamp.smartWhisperVersion === version &&
     stamp.sha256 === sha256File(nodeFile)
   );
-}
-
-/** npm passes its bundled node-gyp to lifecycle scripts; outside npm look for it. */
-function findNodeGyp() {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    tryResolve('node-gyp/bin/node-gyp.js'),
-    path.join(
-      path.dirname(process.execPath),
-      '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-    ),
-    path.join(
-      path.dirname(process.execPath),
-      'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-    ),
-  ];
-  const found = candidates.find((c) => c && fs.existsSync(c));
-  if (!found)
-    throw new Error("node-gyp not found (neither npm_config_node_gyp nor npm's bundled copy)");
-  return found;
-}
-
-function tryResolve(id) {
-  try {
-    return require.resolve(id, { paths: [repoRoot] });
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Node headers: offline, node-gyp must not try to download them. Use npm's
- * nodedir if configured, else the headers next to this node binary if present.
- */
-function nodedirArgs() {
-  const configured = process.env.npm_config_nodedir;
-  if (configured) return [`--nodedir=${configured}`];
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  if (fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) return [`--nodedir=${prefix}`];
-  return [];
 }
 
 /**
