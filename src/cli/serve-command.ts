@@ -11,7 +11,7 @@ import type { ApiError } from '../core/api/types';
 import { StenoError } from '../core/errors';
 import { decideListenHost } from '../main/serve/security';
 import { StenoServer } from '../main/serve/steno-server';
-import { StenoService } from '../main/services/steno-service';
+import { openServiceForCli } from './open-service';
 import { processTerminal, type Terminal } from '../main/terminal';
 
 /** The options `steno serve` takes, for parseArgs. */
@@ -64,9 +64,7 @@ export async function runServe(
   const decision = decideListenHost(args.host, args.allowRemote);
   if (decision.warning) terminal.err(decision.warning + '\n');
 
-  const service = await StenoService.create(
-    args.recordingsDir ? { recordingsDir: args.recordingsDir } : {},
-  );
+  const service = await openServiceForCli(args.recordingsDir, terminal);
   let server: StenoServer;
   try {
     server = await StenoServer.start({
