@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { COMMAND_NAMES } from '../core/api/commands';
 import type { StenoEvent } from '../core/api/events';
 import { API_VERSION } from '../core/api/version';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../core/api/wire';
+import { ipcCommandChannel, IPC_EVENT_CHANNEL } from '../core/api/wire';
 import { setUnexpectedErrorHandler } from '../core/unexpected-error';
 import { FAKE_APP_INFO, sampleEvents } from '../testing/fake-backend';
 import { FakeIpcRenderer } from '../testing/fake-electron';
@@ -18,21 +18,28 @@ describe('the preload bridge: calls', () => {
     expect(Object.isFrozen(bridge)).toBe(true);
   });
 
-  it('invokes the call channel with the API version, the command and its params', async () => {
+  it("invokes the command's own channel with the API version and its params", async () => {
     const ipc = answering({ ok: true, result: FAKE_APP_INFO });
     const bridge = createStenoBridge(ipc);
     await bridge.appInfo();
     await bridge.startRecording({ deviceId: 4 });
     expect(ipc.invocations).toEqual([
+      { channel: 'steno:command:appInfo', args: [{ apiVersion: API_VERSION, params: {} }] },
       {
-        channel: IPC_CALL_CHANNEL,
-        args: [{ apiVersion: API_VERSION, command: 'appInfo', params: {} }],
-      },
-      {
-        channel: IPC_CALL_CHANNEL,
-        args: [{ apiVersion: API_VERSION, command: 'startRecording', params: { deviceId: 4 } }],
+        channel: 'steno:command:startRecording',
+        args: [{ apiVersion: API_VERSION, params: { deviceId: 4 } }],
       },
     ]);
+  });
+
+  it('gives every command its own channel, and no command another one', async () => {
+    const ipc = answering({ ok: true, result: null });
+    const bridge = createStenoBridge(ipc) as unknown as Record<string, () => Promise<unknown>>;
+    for (const name of COMMAND_NAMES) await bridge[name]!();
+    expect(ipc.invocations.map((i) => i.channel)).toEqual(
+      COMMAND_NAMES.map((name) => ipcCommandChannel(name)),
+    );
+    expect(new Set(ipc.invocations.map((i) => i.channel)).size).toBe(COMMAND_NAMES.length);
   });
 
   it("resolves with a successful outcome's result", async () => {
@@ -76,7 +83,9 @@ describe('the preload bridge: calls', () => {
 
   it('rejects a call that never reached the main process as INTERNAL, with the reason', async () => {
     const ipc = new FakeIpcRenderer(async () => {
-      throw new Error("No handler registered for 'steno:call'");
+      throw new Error(
+        "Error invoking remote method 'steno:command:getState': Error: No handler registered for 'steno:command:getState'",
+      );
     });
     await expect(createStenoBridge(ipc).getState()).rejects.toMatchObject({
       code: 'INTERNAL',

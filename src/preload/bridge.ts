@@ -1,7 +1,8 @@
 /**
  * What `window.steno` does, written against a structural `ipcRenderer` so it
- * is tested in Node: each command invokes IPC_CALL_CHANNEL with the API
- * version, and the outcome is checked before the page sees it; each event is
+ * is tested in Node: each command invokes its own channel
+ * (`ipcCommandChannel`) with the API version and its params, and the outcome
+ * is checked before the page sees it; each event is
  * checked against the API's schema, and a malformed one is dropped.
  */
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import { COMMAND_NAMES, type CommandName } from '../core/api/commands';
 import type { StenoEvent } from '../core/api/events';
 import { ErrorSchema, LIMITS } from '../core/api/types';
 import { API_VERSION } from '../core/api/version';
-import { describeIssues, IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, parseEvent } from '../core/api/wire';
+import { describeIssues, ipcCommandChannel, IPC_EVENT_CHANNEL, parseEvent } from '../core/api/wire';
 import { onUnexpectedError } from '../core/unexpected-error';
 import type { BridgeError, StenoBridge } from './api';
 
@@ -20,7 +21,7 @@ export interface IpcRendererLike {
   removeListener(channel: string, listener: (event: unknown, ...args: unknown[]) => void): unknown;
 }
 
-/** The reply of IPC_CALL_CHANNEL: the backend's CallOutcome. */
+/** The reply on a command's channel: the backend's CallOutcome. */
 const OutcomeSchema = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), result: z.unknown() }),
   z.object({ ok: z.literal(false), error: ErrorSchema }),
@@ -49,7 +50,7 @@ export function createStenoBridge(ipc: IpcRendererLike, options: BridgeOptions =
   async function call(command: CommandName, params: unknown): Promise<unknown> {
     let reply: unknown;
     try {
-      reply = await ipc.invoke(IPC_CALL_CHANNEL, { apiVersion: API_VERSION, command, params });
+      reply = await ipc.invoke(ipcCommandChannel(command), { apiVersion: API_VERSION, params });
     } catch (e) {
       // The call never reached the backend (no handler yet, params that cannot be cloned).
       throw bridgeError(

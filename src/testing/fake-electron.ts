@@ -5,7 +5,7 @@
  * crossed it so tests compare content, not counts alone.
  */
 import type { CallOutcome } from '../core/api/backend';
-import { IPC_CALL_CHANNEL } from '../core/api/wire';
+import { ipcCommandChannel, isCommandName } from '../core/api/wire';
 import { toDisposable, type IDisposable } from '../core/lifecycle';
 import type {
   IpcInvokeEventLike,
@@ -26,11 +26,19 @@ export class FakeFrame implements FrameLike {
 type InvokeListener = (event: IpcInvokeEventLike, ...args: unknown[]) => Promise<CallOutcome>;
 
 export class FakeIpcMain implements IpcMainLike {
-  /** One handler per channel, as Electron allows. */
+  /**
+   * One handler per channel, as Electron allows. Capacity: what the code
+   * under test registers (a second one for a channel throws, as in Electron).
+   */
   readonly handlers = new Map<string, InvokeListener>();
+  /** Every `handle` call's channel, in order. Capacity: grows with the test (scaffolding). */
+  readonly registrations: string[] = [];
 
   handle = (channel: string, listener: InvokeListener): void => {
-    if (this.handlers.has(channel)) throw new Error(`a second handler for ${channel}`);
+    this.registrations.push(channel);
+    if (this.handlers.has(channel)) {
+      throw new Error(`Attempted to register a second handler for '${channel}'`);
+    }
     this.handlers.set(channel, listener);
   };
 
@@ -38,11 +46,41 @@ export class FakeIpcMain implements IpcMainLike {
     this.handlers.delete(channel);
   };
 
-  /** What `ipcRenderer.invoke(IPC_CALL_CHANNEL, ...args)` from `frame` would get. */
-  invoke(frame: FrameLike | null, ...args: unknown[]): Promise<CallOutcome> {
-    const handler = this.handlers.get(IPC_CALL_CHANNEL);
-    if (!handler) throw new Error(`no handler for ${IPC_CALL_CHANNEL}`);
-    return handler({ senderFrame: frame }, ...args);
+  /**
+   * `invokeOnChannel` for a channel, or for a command of the API standing
+   * for its own channel (`ipcCommandChannel`): a test's shorthand.
+   */
+  invoke(
+    channelOrCommand: string,
+    frame: FrameLike | null,
+    ...args: unknown[]
+  ): Promise<CallOutcome> {
+    const channel = isCommandName(channelOrCommand)
+      ? ipcCommandChannel(channelOrCommand)
+      : channelOrCommand;
+    return this.invokeOnChannel(channel, frame, ...args);
+  }
+
+  /**
+   * What `ipcRenderer.invoke(channel, ...args)` from `frame` would get, the
+   * channel taken as it is. As in Electron, a channel without a handler, or
+   * a handler that throws or rejects, rejects the invoke with "Error invoking
+   * remote method '<channel>': <the error>": the main process answers
+   * `new Error("No handler registered for '<channel>'")` (or the handler's
+   * error) as text, and the renderer wraps it. It never throws synchronously.
+   */
+  async invokeOnChannel(
+    channel: string,
+    frame: FrameLike | null,
+    ...args: unknown[]
+  ): Promise<CallOutcome> {
+    const handler = this.handlers.get(channel);
+    try {
+      if (!handler) throw new Error(`No handler registered for '${channel}'`);
+      return await handler({ senderFrame: frame }, ...args);
+    } catch (e) {
+      throw new Error(`Error invoking remote method '${channel}': ${String(e)}`);
+    }
   }
 }
 
@@ -206,7 +244,8 @@ export class FakeIpcRenderer implements IpcRendererLike {
 
 /**
  * A window whose preload end (`ipcRenderer`) is wired to the main end: its
- * invokes reach `ipcMain`'s handler from the window's top frame, and what
+ * invokes reach `ipcMain`'s handler for their channel from the window's top
+ * frame (a channel without one rejects, as in Electron), and what
  * main sends to it arrives on `ipcRenderer`, each value copied both ways.
  */
 export function openWiredWindow(
@@ -216,8 +255,12 @@ export function openWiredWindow(
 ): { contents: FakeWebContents; ipcRenderer: FakeIpcRenderer } {
   const contents = app.open(url, false);
   const ipcRenderer = new FakeIpcRenderer(async (channel, ...args) => {
-    if (channel !== IPC_CALL_CHANNEL) throw new Error(`No handler registered for '${channel}'`);
-    const outcome = await ipcMain.invoke(contents.mainFrame, ...structuredClone(args));
+    // The channel as the renderer named it: a bare command name has no handler.
+    const outcome = await ipcMain.invokeOnChannel(
+      channel,
+      contents.mainFrame,
+      ...structuredClone(args),
+    );
     return structuredClone(outcome);
   });
   contents.deliver = (channel, payload) => ipcRenderer.emit(channel, payload);

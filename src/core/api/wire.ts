@@ -59,14 +59,19 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('bye'), error: ErrorSchema }),
 ]);
 
-/** Electron IPC: one invoke channel for every command, one channel for events. */
-export const IPC_CALL_CHANNEL = 'steno:call';
+/**
+ * Electron IPC: one invoke channel per command, so the main process has one
+ * handler per command and a name outside the API has no channel at all; one
+ * channel for events.
+ */
+export function ipcCommandChannel<K extends CommandName>(command: K): `steno:command:${K}` {
+  return `steno:command:${command}`;
+}
 export const IPC_EVENT_CHANNEL = 'steno:event';
 
-/** What the preload sends on IPC_CALL_CHANNEL. */
+/** What the preload sends on a command's channel: the channel names the command. */
 export const IpcCallSchema = z.object({
   apiVersion: z.number().int(),
-  command: z.string().max(64),
   params: z.unknown(),
 });
 

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ApiBackend, CallOutcome } from '../../core/api/backend';
-import { COMMAND_NAMES } from '../../core/api/commands';
+import { COMMAND_NAMES, type CommandName } from '../../core/api/commands';
 import type { StenoEvent } from '../../core/api/events';
 import { ErrorSchema } from '../../core/api/types';
 import { API_VERSION } from '../../core/api/version';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../../core/api/wire';
+import { ipcCommandChannel, IPC_EVENT_CHANNEL } from '../../core/api/wire';
 import type { Event } from '../../core/event';
 import {
   setDisposableTracker,
@@ -20,6 +20,7 @@ import {
   FakeFrame,
   FakeIpcMain,
   ManualScheduler,
+  openWiredWindow,
   type FakeWebContents,
 } from '../../testing/fake-electron';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
@@ -43,11 +44,26 @@ const untrustedFrames: [string, FakeFrame | null][] = [
   ['devtools', new FakeFrame('devtools://devtools/bundled/devtools_app.html')],
 ];
 
-const call = (command: string, params: unknown = {}) => ({
-  apiVersion: API_VERSION,
-  command,
-  params,
-});
+/** What the preload sends on a command's channel. */
+const call = (params: unknown = {}) => ({ apiVersion: API_VERSION, params });
+
+/** Channels that look like ours but name no command: nothing handles them. */
+const unhandledChannels = [
+  'steno:call',
+  'steno:command:',
+  'steno:command:nope',
+  'steno:command:APPINFO',
+  'steno:command:appInfo ',
+  'steno:command:__proto__',
+  'steno:command:constructor',
+  'steno:command:toString',
+  IPC_EVENT_CHANNEL,
+  '',
+];
+
+/** How the renderer's invoke rejects in Electron when no handler has the channel. */
+const noHandler = (channel: string) =>
+  `Error invoking remote method '${channel}': Error: No handler registered for '${channel}'`;
 
 /** The backend's event subscriptions, counted: what a window's close must give back. */
 function countingBackend(inner: FakeBackend): ApiBackend & { readonly subscriptions: number } {
@@ -99,36 +115,106 @@ describe('registerApiHandlers: calls', () => {
     backend.dispose();
   });
 
-  it('registers one handler, on the call channel, and removes it when disposed', () => {
-    expect([...ipcMain.handlers.keys()]).toEqual([IPC_CALL_CHANNEL]);
+  it('registers exactly one handler per command, each on its own channel, and disposing removes all', async () => {
+    const channels = COMMAND_NAMES.map((name) => ipcCommandChannel(name));
+    expect(new Set(channels).size).toBe(COMMAND_NAMES.length);
+    expect([...ipcMain.registrations].sort()).toEqual([...channels].sort());
+    expect([...ipcMain.handlers.keys()].sort()).toEqual([...channels].sort());
+    // Each channel calls its own command: a backend that echoes the name it was called with.
+    const echo = new FakeBackend(
+      Object.fromEntries(COMMAND_NAMES.map((name) => [name, () => ({ name })])),
+    );
+    const echoIpc = new FakeIpcMain();
+    const echoHandlers = registerApiHandlers(echoIpc, location, echo, new FakeApp());
+    try {
+      for (const name of COMMAND_NAMES) {
+        const outcome = await echoIpc.invokeOnChannel(
+          ipcCommandChannel(name),
+          trustedFrame(),
+          call(),
+        );
+        expect(outcome).toEqual({ ok: true, result: { name } });
+      }
+      expect(echo.callCount).toBe(COMMAND_NAMES.length);
+    } finally {
+      echoHandlers.dispose();
+      echo.dispose();
+    }
+    expect(echoIpc.handlers.size).toBe(0);
     handlers.dispose();
     expect(ipcMain.handlers.size).toBe(0);
+    for (const channel of channels) {
+      await expect(ipcMain.invokeOnChannel(channel, trustedFrame(), call())).rejects.toThrow(
+        noHandler(channel),
+      );
+    }
+    expect(backend.callCount).toBe(0);
+  });
+
+  it('leaves no handler behind when a channel is already taken', () => {
+    const other = new FakeIpcMain();
+    const taken = ipcCommandChannel(COMMAND_NAMES[COMMAND_NAMES.length - 1]!);
+    const theirs = () => Promise.resolve<CallOutcome>({ ok: true, result: 'theirs' });
+    other.handle(taken, theirs);
+    const app = new FakeApp();
+    expect(() => registerApiHandlers(other, location, backend, app)).toThrow(
+      `Attempted to register a second handler for '${taken}'`,
+    );
+    expect([...other.handlers.entries()]).toEqual([[taken, theirs]]);
+    expect(app.listenerCount).toBe(0);
+  });
+
+  it('rejects an invoke on a channel that names no command, as Electron does, before the backend', async () => {
+    for (const channel of unhandledChannels) {
+      for (const frame of [trustedFrame(), null]) {
+        await expect(ipcMain.invokeOnChannel(channel, frame, call())).rejects.toThrow(
+          noHandler(channel),
+        );
+      }
+    }
+    expect(backend.callCount).toBe(0);
   });
 
   for (const [what, frame] of untrustedFrames) {
-    it(`refuses a call from ${what} with UNAUTHORIZED, before the backend sees it`, async () => {
-      const outcome = await ipcMain.invoke(frame, call('appInfo'));
-      expect(outcome).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
-      expect(ErrorSchema.safeParse((outcome as { error: unknown }).error).success).toBe(true);
+    it(`refuses a call from ${what} with UNAUTHORIZED, on every channel, before the backend sees it`, async () => {
+      for (const name of COMMAND_NAMES) {
+        // A malformed payload too: the sender is checked first.
+        for (const payload of [call(), null]) {
+          const outcome = await ipcMain.invoke(name, frame, payload);
+          expect(outcome, name).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
+          expect(ErrorSchema.safeParse((outcome as { error: unknown }).error).success).toBe(true);
+        }
+      }
       expect(backend.callCount).toBe(0);
     });
   }
 
   it('refuses another API version, naming both versions, before the backend sees it', async () => {
-    const outcome = await ipcMain.invoke(trustedFrame(), {
-      ...call('appInfo'),
-      apiVersion: API_VERSION + 1,
-    });
-    expect(outcome).toMatchObject({ ok: false, error: { code: 'API_VERSION_MISMATCH' } });
-    const message = (outcome as { error: { message: string } }).error.message;
-    expect(message).toContain(String(API_VERSION + 1));
-    expect(message).toContain(String(API_VERSION));
+    for (const name of COMMAND_NAMES) {
+      const outcome = await ipcMain.invoke(name, trustedFrame(), {
+        ...call(),
+        apiVersion: API_VERSION + 1,
+      });
+      expect(outcome).toMatchObject({ ok: false, error: { code: 'API_VERSION_MISMATCH' } });
+      const message = (outcome as { error: { message: string } }).error.message;
+      expect(message).toContain(String(API_VERSION + 1));
+      expect(message).toContain(String(API_VERSION));
+    }
     expect(backend.callCount).toBe(0);
   });
 
   it('refuses a malformed call and a call with extra arguments as INVALID_PAYLOAD', async () => {
-    for (const args of [[], [null], ['appInfo'], [{ command: 'appInfo' }], [call('appInfo'), 2]]) {
-      const outcome = await ipcMain.invoke(trustedFrame(), ...args);
+    const malformed = [
+      [],
+      [null],
+      ['appInfo'],
+      [{ params: {} }],
+      [{ apiVersion: String(API_VERSION), params: {} }],
+      [{ apiVersion: API_VERSION + 0.5, params: {} }],
+      [call(), 2],
+    ];
+    for (const args of malformed) {
+      const outcome = await ipcMain.invoke('appInfo', trustedFrame(), ...args);
       expect(outcome, JSON.stringify(args)).toMatchObject({
         ok: false,
         error: { code: 'INVALID_PAYLOAD' },
@@ -138,11 +224,11 @@ describe('registerApiHandlers: calls', () => {
   });
 
   it("returns the backend's outcome for a valid call, success or failure", async () => {
-    expect(await ipcMain.invoke(trustedFrame(), call('appInfo'))).toEqual({
+    expect(await ipcMain.invoke('appInfo', trustedFrame(), call())).toEqual({
       ok: true,
       result: FAKE_APP_INFO,
     });
-    const failed = await ipcMain.invoke(trustedFrame(), call('startRecording', { deviceId: 3 }));
+    const failed = await ipcMain.invoke('startRecording', trustedFrame(), call({ deviceId: 3 }));
     expect(failed).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
     expect((failed as { error: { message: string } }).error.message).toContain(
       'no microphone in this test',
@@ -160,7 +246,7 @@ describe('registerApiHandlers: calls', () => {
     const brokenIpc = new FakeIpcMain();
     const brokenHandlers = registerApiHandlers(brokenIpc, location, broken, new FakeApp());
     try {
-      const outcome = await brokenIpc.invoke(trustedFrame(), call('appInfo'));
+      const outcome = await brokenIpc.invoke('appInfo', trustedFrame(), call());
       expect(outcome).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
       // Cut to what the wire allows, so the window can read it.
       expect(ErrorSchema.safeParse((outcome as { error: unknown }).error).success).toBe(true);
@@ -341,6 +427,7 @@ function valueFuzzer(random: () => number) {
       () => BigInt(Math.floor(random() * 1e9)),
       () => '',
       () => pick(COMMAND_NAMES),
+      () => ipcCommandChannel(pick(COMMAND_NAMES)),
       () => pick(hostileKeys),
       () => String.fromCharCode(...Array.from({ length: 20 }, () => Math.floor(random() * 0xffff))),
       () => '\ud800',
@@ -383,9 +470,12 @@ function valueFuzzer(random: () => number) {
   const define = (o: object, key: string, d: PropertyDescriptor) =>
     Object.defineProperty(o, key, { ...d, enumerable: true, configurable: true });
 
-  /** A valid call with one or two fields changed, removed, or added. */
+  /**
+   * A valid call with one or two fields changed, removed, or added; `command`
+   * is a field the payload no longer has (the channel names the command).
+   */
   function mutatedCall(): unknown {
-    const base: Record<string, unknown> = call(pick(COMMAND_NAMES), {});
+    const base: Record<string, unknown> = call({});
     for (let n = 1 + Math.floor(random() * 2); n > 0; n--) {
       const field = pick(['apiVersion', 'command', 'params', '__proto__', 'extra']);
       const how = random();
@@ -397,7 +487,7 @@ function valueFuzzer(random: () => number) {
       } else define(base, field, { value: value(), writable: random() < 0.5 });
     }
     if (random() < 0.05) {
-      define(base, 'command', {
+      define(base, pick(['apiVersion', 'params', 'command']), {
         get() {
           throw new Error('a getter that throws');
         },
@@ -406,7 +496,27 @@ function valueFuzzer(random: () => number) {
     return base;
   }
 
-  return { value, mutatedCall, valid: () => call(pick(COMMAND_NAMES), {}) };
+  /** A random scalar as text; a null-prototype object has no way to become one. */
+  function text(): string {
+    try {
+      return String(scalar()).slice(0, 80);
+    } catch {
+      return '[object with no prototype]';
+    }
+  }
+
+  /**
+   * A channel: mostly a command's, else one of ours misspelt or any string at
+   * all (which may, rarely, be a command's channel after all).
+   */
+  function channel(): string {
+    const r = random();
+    if (r < 0.9) return ipcCommandChannel(pick(COMMAND_NAMES));
+    if (r < 0.95) return pick(unhandledChannels);
+    return random() < 0.5 ? `steno:command:${text()}` : text();
+  }
+
+  return { value, mutatedCall, valid: () => call({}), channel };
 }
 
 const OutcomeSchema = z.discriminatedUnion('ok', [
@@ -415,16 +525,18 @@ const OutcomeSchema = z.discriminatedUnion('ok', [
 ]);
 
 describe('registerApiHandlers: fuzz', () => {
-  it('answers 10,000 random and mutated payloads with an outcome, never a throw', async () => {
+  it('answers 10,000 random and mutated payloads with an outcome on every command channel, and rejects unknown channels', async () => {
     const random = mulberry32(0x5e1f);
     const fuzz = valueFuzzer(random);
-    // The real dispatcher behind the handler: params checked against the API's schemas.
+    // The real dispatcher behind the handlers: params checked against the API's schemas.
     const answered = Object.fromEntries(COMMAND_NAMES.map((name) => [name, () => ({ name })]));
     const inner = new FakeBackend();
     let reachedBackend = 0;
+    let lastCommand: unknown;
     const backend: ApiBackend = {
       call: (command, params) => {
         reachedBackend++;
+        lastCommand = command;
         return dispatchCommand(answered as unknown as CommandHandlers, command, params);
       },
       onDidEvent: inner.onDidEvent,
@@ -433,6 +545,9 @@ describe('registerApiHandlers: fuzz', () => {
     const ipcMain = new FakeIpcMain();
     const handlers = registerApiHandlers(ipcMain, location, backend, new FakeApp());
     const codes = new Map<string, number>();
+    const count = (code: string) => codes.set(code, (codes.get(code) ?? 0) + 1);
+    /** Commands that reached the backend through their channel. */
+    const commandsReached = new Set<CommandName>();
     try {
       for (let i = 0; i < 10_000; i++) {
         const kind = random();
@@ -440,21 +555,37 @@ describe('registerApiHandlers: fuzz', () => {
         const untrusted = random() < 0.1;
         const frame = untrusted ? untrustedFrames[i % untrustedFrames.length]![1] : trustedFrame();
         const args = random() < 0.05 ? [payload, fuzz.value()] : [payload];
+        const channel = fuzz.channel();
+        const command = COMMAND_NAMES.find((name) => ipcCommandChannel(name) === channel);
         const before = reachedBackend;
+        if (command === undefined) {
+          await expect(
+            ipcMain.invokeOnChannel(channel, frame, ...args),
+            `payload ${i} on ${channel}`,
+          ).rejects.toThrow(noHandler(channel));
+          expect(reachedBackend).toBe(before);
+          count('no handler');
+          continue;
+        }
         let outcome: CallOutcome;
         try {
-          outcome = await ipcMain.invoke(frame, ...args);
+          outcome = await ipcMain.invokeOnChannel(channel, frame, ...args);
         } catch (e) {
-          throw new Error(`payload ${i} made the handler throw: ${String(e)}`);
+          throw new Error(`payload ${i} on ${channel} made the handler throw: ${String(e)}`);
         }
         const parsed = OutcomeSchema.safeParse(outcome);
         expect(parsed.success, `payload ${i}: ${JSON.stringify(outcome)?.slice(0, 200)}`).toBe(
           true,
         );
-        const code = outcome.ok ? 'ok' : outcome.error.code;
-        codes.set(code, (codes.get(code) ?? 0) + 1);
+        // The channel alone says which command runs.
+        if (reachedBackend > before) {
+          expect(lastCommand).toBe(command);
+          commandsReached.add(command);
+        }
+        if (outcome.ok) expect(outcome.result).toEqual({ name: command });
+        count(outcome.ok ? 'ok' : outcome.error.code);
         if (untrusted) {
-          expect(code).toBe('UNAUTHORIZED');
+          expect(outcome).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
           expect(reachedBackend).toBe(before);
         }
       }
@@ -465,11 +596,19 @@ describe('registerApiHandlers: fuzz', () => {
     // Nothing leaked into the prototypes the payloads aimed at.
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('polluted');
-    // The mix reached every door: refused senders, bad payloads, versions, commands, successes.
-    for (const code of ['ok', 'UNAUTHORIZED', 'INVALID_PAYLOAD', 'API_VERSION_MISMATCH']) {
+    // The mix reached every door: unknown channels, refused senders, bad payloads, versions, successes.
+    for (const code of [
+      'ok',
+      'no handler',
+      'UNAUTHORIZED',
+      'INVALID_PAYLOAD',
+      'API_VERSION_MISMATCH',
+    ]) {
       expect(codes.get(code) ?? 0, `${code} in ${JSON.stringify([...codes])}`).toBeGreaterThan(50);
     }
-    expect(codes.get('UNKNOWN_COMMAND') ?? 0).toBeGreaterThan(0);
+    // Every command reached the backend through its own channel, under its own name.
+    expect([...commandsReached].sort()).toEqual([...COMMAND_NAMES].sort());
+    expect(codes.get('UNKNOWN_COMMAND')).toBeUndefined();
     console.log(`ipc fuzz outcomes: ${JSON.stringify(Object.fromEntries(codes))}`);
   });
 });
@@ -491,20 +630,23 @@ class CountingTracker implements DisposableTracker {
 }
 
 describe('registerApiHandlers: leaks', () => {
-  it('a window opening, getting events and closing keeps nothing (1x, 10x, 100x)', async () => {
+  it('a window opening, calling, getting events and closing keeps nothing (1x, 10x, 100x)', async () => {
     const tracker = new CountingTracker();
     setDisposableTracker(tracker);
-    const inner = new FakeBackend();
+    const inner = new FakeBackend({ appInfo: () => FAKE_APP_INFO });
     const backend = countingBackend(inner);
     const app = new FakeApp();
+    const ipcMain = new FakeIpcMain();
     // The default drain timer: a timer left behind would show as an active handle.
-    const handlers = registerApiHandlers(new FakeIpcMain(), location, backend, app);
+    const handlers = registerApiHandlers(ipcMain, location, backend, app);
     const liveBefore = tracker.live.size;
-    /** Per round: subscriptions, followed windows, listeners and disposables still there. */
+    /** Per round: subscriptions, followed windows, listeners, handlers and disposables still there. */
     const leftOver: number[] = [];
     try {
       const report = await measureLeak(async () => {
-        const window = app.open(RENDERER_URL, false);
+        const { contents: window, ipcRenderer } = openWiredWindow(ipcMain, app, RENDERER_URL);
+        const reply = await ipcRenderer.invoke(ipcCommandChannel('appInfo'), call());
+        if (!(reply as CallOutcome).ok) throw new Error(`appInfo failed: ${JSON.stringify(reply)}`);
         const arrived = new Promise<void>((resolve) => {
           window.onSend = () => {
             if (window.sentCount === 2) resolve();
@@ -518,6 +660,7 @@ describe('registerApiHandlers: leaks', () => {
           backend.subscriptions +
             handlers.followedCount +
             window.destroyedListenerCount +
+            (ipcMain.handlers.size - COMMAND_NAMES.length) +
             (tracker.live.size - liveBefore),
         );
       });
@@ -535,6 +678,7 @@ describe('registerApiHandlers: leaks', () => {
     expect(new Set(leftOver)).toEqual(new Set([0]));
     expect(leftOver).toHaveLength(10 + 1 + 10 + 100);
     expect(app.listenerCount).toBe(0);
+    expect(ipcMain.handlers.size).toBe(0);
     expect(tracker.live.size).toBe(0);
   });
 });

@@ -1,8 +1,10 @@
 /**
- * The Electron adapter over the API: one invoke channel for every command
- * (IPC_CALL_CHANNEL) and one channel for events (IPC_EVENT_CHANNEL). Every
- * call's sender frame is checked before its payload, and its payload before
- * the backend sees it; every event goes to a window through a bounded queue.
+ * The Electron adapter over the API: one invoke handler per command, on
+ * that command's channel (`ipcCommandChannel`), and one channel for events
+ * (IPC_EVENT_CHANNEL). Every call's sender frame is checked before its
+ * payload, and its payload before the backend sees it; a name outside the API
+ * has no handler, so Electron refuses it before any code of ours runs. Every
+ * event goes to a window through a bounded queue.
  * It has no logic of its own: commands and their params are the backend's.
  *
  * Electron appears here as structural types only (checked against its real
@@ -10,6 +12,7 @@
  */
 import type { App, IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import type { ApiBackend, CallOutcome } from '../../core/api/backend';
+import { COMMAND_NAMES, type CommandName } from '../../core/api/commands';
 import { BoundedEventQueue } from '../../core/api/event-queue';
 import { isCoalesced, type StenoEvent } from '../../core/api/events';
 import { LIMITS, type ApiError } from '../../core/api/types';
@@ -17,7 +20,7 @@ import { API_VERSION } from '../../core/api/version';
 import {
   describeIssues,
   invalidPayload,
-  IPC_CALL_CHANNEL,
+  ipcCommandChannel,
   IPC_EVENT_CHANNEL,
   IpcCallSchema,
   versionMismatch,
@@ -123,10 +126,11 @@ function internalError(e: unknown, doing: string): ApiError {
 }
 
 /**
- * Registers the one invoke handler and the event forwarding. `windows` is
- * where web contents come from (Electron's `app`): register before the first
- * window is created, since only web contents created later are followed.
- * Disposing removes the handler and every window's subscription.
+ * Registers one invoke handler per command and the event forwarding.
+ * `windows` is where web contents come from (Electron's `app`): register
+ * before the first window is created, since only web contents created later
+ * are followed.
+ * Disposing removes every handler and every window's subscription.
  */
 export function registerApiHandlers(
   ipcMain: IpcMainLike,
@@ -150,8 +154,18 @@ export class ApiHandlers extends Disposable {
     private readonly options: ApiHandlerOptions,
   ) {
     super();
-    ipcMain.handle(IPC_CALL_CHANNEL, (event, ...args) => this.answer(event, args));
-    this._register(toDisposable(() => ipcMain.removeHandler(IPC_CALL_CHANNEL)));
+    try {
+      for (const command of COMMAND_NAMES) {
+        const channel = ipcCommandChannel(command);
+        ipcMain.handle(channel, (event, ...args) => this.answer(command, event, args));
+        this._register(toDisposable(() => ipcMain.removeHandler(channel)));
+      }
+    } catch (e) {
+      // Electron throws when a channel already has a handler: the ones added
+      // so far would have no owner, so they go before the error does.
+      this.dispose();
+      throw e;
+    }
 
     const onCreated = (_event: unknown, contents: WebContentsLike): void => this.follow(contents);
     windows.on('web-contents-created', onCreated);
@@ -171,10 +185,15 @@ export class ApiHandlers extends Disposable {
   }
 
   /**
-   * Answers one call. Never throws and never rejects: `ipcMain.handle` would
-   * turn a throw into an opaque rejection the renderer cannot act on.
+   * Answers one call of `command`, the command its channel names. Never
+   * throws and never rejects: `ipcMain.handle` would turn a throw into an
+   * opaque rejection the renderer cannot act on.
    */
-  private async answer(event: IpcInvokeEventLike, args: unknown[]): Promise<CallOutcome> {
+  private async answer(
+    command: CommandName,
+    event: IpcInvokeEventLike,
+    args: unknown[],
+  ): Promise<CallOutcome> {
     try {
       // The sender first: an untrusted frame learns nothing about the payload's checks.
       if (!isTrustedFrame(event.senderFrame, this.location)) {
@@ -190,7 +209,7 @@ export class ApiHandlers extends Disposable {
       if (!parsed.success) {
         return { ok: false, error: invalidPayload('The call', describeIssues(parsed.error)) };
       }
-      const { apiVersion, command, params } = parsed.data;
+      const { apiVersion, params } = parsed.data;
       if (apiVersion !== API_VERSION) return { ok: false, error: versionMismatch(apiVersion) };
       return await this.backend.call(command, params);
     } catch (e) {

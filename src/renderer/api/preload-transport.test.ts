@@ -79,6 +79,18 @@ describe('the preload client, over the bridge, over IPC, to a backend', () => {
     contents.destroy();
   });
 
+  it('a call main no longer answers rejects as INTERNAL, naming its channel', async () => {
+    const { client, contents } = openWindow();
+    await expect(client.appInfo({})).resolves.toEqual(FAKE_APP_INFO);
+    handlers.dispose();
+    await expect(client.appInfo({})).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: expect.stringContaining("No handler registered for 'steno:command:appInfo'"),
+    });
+    expect(backend.callCount).toBe(1);
+    contents.destroy();
+  });
+
   it('events reach the store; closing the window ends its subscription', async () => {
     const { client, contents } = openWindow();
     const store = createStenoStore();
