@@ -111,12 +111,12 @@ export class StreamingResampler {
    * For L = 1 only: the symmetric single phase folded, folded[d] = h(d) = h(-d)
    * for d = 0..H-1 (h(±H) is 0 at the window's edge), else null.
    */
-  private readonly folded: Float32Array | null;
+  private readonly folded: Float64Array | null;
   /** Scratch for one phase when there is no table, and its float64 precursor. */
   private readonly scratch: Float32Array;
   private readonly phaseScratch: Float64Array;
   /** History window: input samples with absolute indices winStart .. winStart+winLen-1. */
-  private readonly win: Float32Array;
+  private readonly win: Float64Array;
   private winStart = 0;
   private winLen = 0;
   /** Next output sample: its index, and floor/fraction of its input time n·M/L. */
@@ -157,7 +157,7 @@ export class StreamingResampler {
       this.folded = null;
       this.scratch = new Float32Array(0);
       this.phaseScratch = new Float64Array(0);
-      this.win = new Float32Array(0);
+      this.win = new Float64Array(0);
       return;
     }
 
@@ -183,8 +183,11 @@ export class StreamingResampler {
       this.table = null;
     }
     // Phase 0 has tap j at distance d = H - 1 - j, so h(d) is at j = H - 1 - d.
-    this.folded = this.up === 1 && this.table ? this.table.slice(0, this.halfTaps).reverse() : null;
-    this.win = new Float32Array(this.taps + BLOCK);
+    this.folded =
+      this.up === 1 && this.table
+        ? Float64Array.from(this.table.slice(0, this.halfTaps)).reverse()
+        : null;
+    this.win = new Float64Array(this.taps + BLOCK);
     this.reset();
   }
 
