@@ -43,6 +43,8 @@ export class ScriptedHost extends Disposable implements HostConnection {
       commitUpTo?: number;
       /** false: pings go unanswered, as from a host busy in a long native call. */
       answerPings?: boolean;
+      /** false: a flush is never answered (a host stuck on the last utterance). */
+      answerFlush?: boolean;
     } = {},
   ) {
     super();
@@ -66,6 +68,7 @@ export class ScriptedHost extends Disposable implements HostConnection {
           else this.ack(m.seq);
           break;
         case 'flush':
+          if (this.script.answerFlush === false) break;
           this.messages.fire({ type: 'flushed', id: m.id, committedSample: m.endSample });
           break;
         case 'ping':

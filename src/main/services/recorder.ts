@@ -33,6 +33,8 @@ import type { SettingsService } from './settings';
 const PROGRESS_MS = 200;
 /** Quitting waits this long for the transcript to finish, then ends the host (the audio is always final first). */
 export const SHUTDOWN_TRANSCRIPT_DEADLINE_MS = 15_000;
+/** After the host was ended at shutdown, how long the transcript may take to notice. */
+const SHUTDOWN_GRACE_MS = 3000;
 /** How often the auto-stop rules are checked. */
 const AUTO_STOP_CHECK_MS = 1000;
 
@@ -271,7 +273,12 @@ export class RecorderService extends Disposable {
         ),
       );
       await a.transcriber?.abort();
-      await a.done;
+      // The feed may still wait on a host that is gone; the owner's dispose cleans up.
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+      });
+      await Promise.race([a.done, grace]);
+      clearTimeout(timer);
     }
   }
 

@@ -384,6 +384,25 @@ describe('commands that race', () => {
     });
   });
 
+  it('a shutdown whose transcript never finishes ends the host after the deadline; the audio is final', async () => {
+    f = await makeServiceFixture({ host: { answerFlush: false } });
+    const live = await f.call('startRecording', {});
+    await f.waitFor((e) => e.type === 'host.state' && e.state === 'ready');
+    await pumpSeconds(f, 1);
+    const started = performance.now();
+    await f.service.recorder.shutdown(300);
+    expect(performance.now() - started).toBeLessThan(300 + 3000 + 1000);
+    const finished = await f.waitFor(is('recording.finished'));
+    expect(finished).toMatchObject({
+      reason: 'shutdown',
+      recording: { id: live.id, state: 'complete' },
+    });
+    const late = await f.waitFor(
+      (e) => e.type === 'error' && /not finished within 0.3 s/.test(e.error.message),
+    );
+    expect(late).toBeDefined();
+  });
+
   it('two settings changes at once keep both', async () => {
     f = await makeServiceFixture();
     await Promise.all([
