@@ -84,12 +84,13 @@ export default async function apiEvents(args: string[]): Promise<Record<string, 
     gc();
     const rssEnd = process.memoryUsage().rss;
     const metricsCpu = await measureMetricsCpu(run.service.metrics);
-    // Let the last segments reach the reader, then ask for its report.
-    await new Promise((r) => setTimeout(r, 500));
+    // Stop, so that no segment is still on its way when the count is taken:
+    // the reader reports once it has seen transcript.finished, the last event.
+    await run.finish();
     const reportLine = nextLine();
     clients.stdin!.write('report\n');
     const report = JSON.parse(await reportLine) as {
-      reader: { events: number; segmentIds: number[] };
+      reader: { events: number; finished: boolean; segmentIds: number[] };
       stuck: { events: number; closed: boolean; bye: string | null };
     };
     const segmentsLost = segmentsEmitted - new Set(report.reader.segmentIds).size;
@@ -99,6 +100,7 @@ export default async function apiEvents(args: string[]): Promise<Record<string, 
       server_rss_mb_end: mb(rssEnd),
       server_rss_mb_max: mb(rssMax),
       events_delivered: report.reader.events,
+      reader_saw_end: report.reader.finished,
       segments_emitted: segmentsEmitted,
       segments_lost: segmentsLost,
       stuck_client_events: report.stuck.events,
