@@ -11,6 +11,7 @@ import type { Settings } from '../core/api/types';
 import type { Terminal } from '../main/terminal';
 import { call } from '../main/services/service-client';
 import { openServiceForCli } from './open-service';
+import { watchStopSignals } from './stop-signals';
 import { printRecovery } from './recovery-output';
 import { printTranscript } from './transcript-command';
 
@@ -70,7 +71,7 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
     });
     // Ctrl-C is ours from here on: one that comes while the models load
     // stops the recording once it has started, instead of killing the process.
-    const signals = watchStopSignals();
+    const signals = watchStopSignals(terminal, () => process.exit(130));
     try {
       const live = await call(
         service,
@@ -97,7 +98,7 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
         );
       }
       const reason = await untilStopAsked(seconds, [
-        signals.asked,
+        signals.first,
         ended,
         controls.stopRequested,
       ]).finally(() => controls.dispose());
@@ -180,21 +181,6 @@ function listenForControls(onPauseResume: (c: 'pause' | 'resume' | 'toggle') => 
       }
       rl?.close();
       stdin.pause();
-    },
-  };
-}
-
-/** SIGINT and SIGTERM, as a promise of the signal's name. */
-function watchStopSignals(): { asked: Promise<string>; dispose(): void } {
-  let onSignal: (signal: NodeJS.Signals) => void = () => {};
-  const asked = new Promise<string>((resolve) => (onSignal = resolve));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    asked,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
     },
   };
 }

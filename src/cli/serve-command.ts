@@ -12,6 +12,7 @@ import { StenoError } from '../core/errors';
 import { decideListenHost } from '../main/serve/security';
 import { StenoServer } from '../main/serve/steno-server';
 import { openServiceForCli } from './open-service';
+import { watchStopSignals } from './stop-signals';
 import { processTerminal, type Terminal } from '../main/terminal';
 
 /** The options `steno serve` takes, for parseArgs. */
@@ -125,45 +126,6 @@ function stoppingError(): ApiError {
     code: 'INVALID_STATE',
     message: 'Steno is stopping, so it takes no more commands.',
     action: 'Start `steno serve` again once it has stopped, then open the new address it prints.',
-  };
-}
-
-export interface StopSignals {
-  /** The first SIGINT or SIGTERM. */
-  first: Promise<NodeJS.Signals>;
-  dispose(): void;
-}
-
-/**
- * The first Ctrl-C (or SIGTERM) asks to stop; a second says it is still
- * stopping, since quitting mid-finalize would leave the recording unfinished;
- * a third quits at once through `forceExit`, the person having insisted.
- */
-export function watchStopSignals(terminal: Terminal, forceExit: () => void): StopSignals {
-  let received = 0;
-  let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
-  const first = new Promise<NodeJS.Signals>((resolve) => (resolveFirst = resolve));
-  const onSignal = (signal: NodeJS.Signals) => {
-    received++;
-    if (received === 1) return resolveFirst(signal);
-    if (received === 2) {
-      terminal.err('steno: still stopping, please wait (Ctrl-C once more quits at once)...\n');
-      return;
-    }
-    terminal.err(
-      'steno: quitting at once. A recording in progress may be left unfinished; ' +
-        'Steno recovers it the next time it starts.\n',
-    );
-    forceExit();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    first,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
   };
 }
 

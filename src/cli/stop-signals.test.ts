@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import type { Terminal } from '../main/terminal';
-import { watchStopSignals, type StopSignals } from './serve-command';
+import { watchStopSignals, type StopSignals } from './stop-signals';
 
 let signals: StopSignals | null = null;
 
