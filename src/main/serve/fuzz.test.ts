@@ -14,8 +14,6 @@
  * are fuzzed through the server too: params the schema refuses get an
  * INVALID_PAYLOAD reply, the rest a reply whose result passes its schema.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { COMMAND_NAMES, COMMANDS, type CommandName } from '../../core/api/commands';
 import { API_VERSION } from '../../core/api/version';
@@ -28,7 +26,7 @@ import {
 import { mulberry32 } from '../../core/prng';
 import { FAKE_APP_INFO, FakeBackend } from '../../testing/fake-backend';
 import { makeServiceFixture } from '../../testing/service-fixture';
-import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { startTestServer } from '../../testing/test-server';
 import { TestSocket } from '../../testing/ws-test-client';
 import { StenoServer } from './steno-server';
 
@@ -232,25 +230,21 @@ function expectationFor(p: Payload, welcomed: boolean): Expectation {
 const FENCE_BASE = 2 ** 52;
 
 describe('against a fake backend', () => {
-  let dir: string;
   let backend: FakeBackend;
   let server: StenoServer;
+  let closeServer: () => Promise<void>;
 
   beforeEach(async () => {
-    dir = makeTempDir('steno-serve-fuzz-');
-    fs.mkdirSync(path.join(dir, 'renderer'));
     backend = new FakeBackend({
       appInfo: () => FAKE_APP_INFO,
       getState: () => backend.state,
     });
-    server = await StenoServer.start({ backend, rendererDir: path.join(dir, 'renderer') });
+    ({ server, close: closeServer } = await startTestServer(backend, 'steno-serve-fuzz-'));
   });
 
   afterEach(async () => {
-    await server.close();
-    server.dispose();
+    await closeServer();
     backend.dispose();
-    removeTempDir(dir);
   });
 
   it('answers or ignores 10,000 random and mutated messages and stays up', async () => {
@@ -421,9 +415,7 @@ function mutatedParams(command: CommandName): unknown {
 describe('against a real StenoService', () => {
   it('answers 3,000 calls with mutated params, refusing the invalid ones, and stays up', async () => {
     const fixture = await makeServiceFixture();
-    const rendererDir = path.join(fixture.dir, 'renderer');
-    fs.mkdirSync(rendererDir);
-    const realServer = await StenoServer.start({ backend: fixture.service, rendererDir });
+    const { server: realServer, close: closeRealServer } = await startTestServer(fixture.service);
     const outcomes = new Map<string, number>();
     const note = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
     try {
@@ -457,8 +449,7 @@ describe('against a real StenoService', () => {
       expect(state.type === 'reply' && state.reply.ok, 'a valid call at the end').toBe(true);
       await socket.close();
     } finally {
-      await realServer.close();
-      realServer.dispose();
+      await closeRealServer();
       await fixture.dispose();
     }
     console.log('real-service fuzz outcomes:', Object.fromEntries(outcomes));

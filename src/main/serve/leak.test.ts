@@ -1,28 +1,22 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FAKE_APP_INFO, FakeBackend, sampleEvents } from '../../testing/fake-backend';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
-import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { startTestServer } from '../../testing/test-server';
 import { TestSocket } from '../../testing/ws-test-client';
 import { StenoServer } from './steno-server';
 
-let dir: string;
 let backend: FakeBackend;
 let server: StenoServer;
+let closeServer: () => Promise<void>;
 
 beforeEach(async () => {
-  dir = makeTempDir('steno-serve-leak-');
-  fs.mkdirSync(path.join(dir, 'renderer'));
   backend = new FakeBackend({ appInfo: () => FAKE_APP_INFO });
-  server = await StenoServer.start({ backend, rendererDir: path.join(dir, 'renderer') });
+  ({ server, close: closeServer } = await startTestServer(backend, 'steno-serve-leak-'));
 });
 
 afterEach(async () => {
-  await server.close();
-  server.dispose();
+  await closeServer();
   backend.dispose();
-  removeTempDir(dir);
 });
 
 it('keeps nothing of a client that connected, called, got events and left (1, 10, 100 times)', async () => {

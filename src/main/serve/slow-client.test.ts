@@ -3,33 +3,27 @@
  * away with CLIENT_TOO_SLOW while a client that reads gets every event that
  * is never coalesced.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { COALESCED_EVENTS, type StenoEvent } from '../../core/api/events';
 import type { ServerMessage } from '../../core/api/wire';
 import { FakeBackend, sampleEvents } from '../../testing/fake-backend';
-import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { startTestServer } from '../../testing/test-server';
 import { TestSocket } from '../../testing/ws-test-client';
 import { StenoServer, type ClientDisconnected } from './steno-server';
 
-let dir: string;
 let backend: FakeBackend;
 let server: StenoServer;
+let closeServer: () => Promise<void>;
 
 beforeEach(async () => {
-  dir = makeTempDir('steno-serve-slow-');
-  fs.mkdirSync(path.join(dir, 'renderer'));
   backend = new FakeBackend();
-  server = await StenoServer.start({ backend, rendererDir: path.join(dir, 'renderer') });
+  ({ server, close: closeServer } = await startTestServer(backend, 'steno-serve-slow-'));
 });
 
 afterEach(async () => {
-  await server.close();
-  server.dispose();
+  await closeServer();
   backend.dispose();
-  removeTempDir(dir);
 });
 
 /**
