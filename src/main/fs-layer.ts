@@ -164,3 +164,11 @@ export function withFaults(base: FileSystemLayer, fault: Fault): FileSystemLayer
     return n;
   }
 }
+
+/** A file's size now, or null when it cannot be read (gone, no permission). */
+export async function fileSizeOrNull(path: string): Promise<number | null> {
+  return fs.promises
+    .stat(path)
+    .then((s) => s.size)
+    .catch(() => null);
+}

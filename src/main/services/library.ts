@@ -4,6 +4,7 @@
  * recording in progress belongs to the recorder and cannot be deleted.
  */
 import fs from 'node:fs';
+import { fileSizeOrNull } from '../fs-layer';
 import { Emitter } from '../../core/event';
 import { StenoError, fileSystemError } from '../../core/errors';
 import { Disposable } from '../../core/lifecycle';
@@ -53,10 +54,7 @@ export class LibraryService extends Disposable {
     const meta = await this.requireMeta(id);
     const folder = this.store.dirOf(id);
     const audioPath = this.store.audioPath(id);
-    const audioBytes = await fs.promises
-      .stat(audioPath)
-      .then((s) => s.size)
-      .catch(() => null);
+    const audioBytes = await fileSizeOrNull(audioPath);
     return {
       recording: toSummary(meta),
       audioPath,

@@ -6,6 +6,7 @@
  * the api-events benchmark.
  */
 import fs from 'node:fs';
+import { fileSizeOrNull } from '../fs-layer';
 import path from 'node:path';
 import { Emitter } from '../../core/event';
 import { Disposable, toDisposable } from '../../core/lifecycle';
@@ -46,7 +47,7 @@ export class MetricsService extends Disposable {
     const stats = session?.stats ?? null;
     const [hostRssBytes, recordingFileBytes, diskFreeBytes] = await Promise.all([
       this.hostRss(),
-      session ? fileSize(session.audioPath) : Promise.resolve(null),
+      session ? fileSizeOrNull(session.audioPath) : Promise.resolve(null),
       diskFree(this.recordingsDir),
     ]);
     const memory = process.memoryUsage();
@@ -93,13 +94,6 @@ export class MetricsService extends Disposable {
       this.sampling = false;
     }
   }
-}
-
-async function fileSize(path: string): Promise<number | null> {
-  return fs.promises
-    .stat(path)
-    .then((s) => s.size)
-    .catch(() => null);
 }
 
 /** Free bytes for an unprivileged user on the volume of `dir` (or its nearest existing parent). */

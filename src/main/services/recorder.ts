@@ -3,7 +3,6 @@
  * WAV, with the live transcript beside it, auto-stop, and every change as an
  * API event. The CLI, the window and `steno serve` all record through it.
  */
-import fs from 'node:fs';
 import { Emitter } from '../../core/event';
 import { StenoError, isStenoError, toStenoError } from '../../core/errors';
 import { Disposable, DisposableStore, toDisposable } from '../../core/lifecycle';
@@ -558,12 +557,4 @@ export class RecorderService extends Disposable {
 function elapsedS(session: RecordingSession): number {
   const s = session.stats;
   return s.writtenFrames / s.sampleRate;
-}
-
-/** Bytes of a recording's audio file now (null when it cannot be read). */
-export async function fileBytes(path: string): Promise<number | null> {
-  return fs.promises
-    .stat(path)
-    .then((s) => s.size)
-    .catch(() => null);
 }
