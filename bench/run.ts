@@ -26,8 +26,18 @@ const mod = (await import(pathToFileURL(path.join(dir, `${name}.bench.ts`)).href
 };
 /**
  * Every result is also appended to bench/results.jsonl with when, the exact
- * command and the commit it ran on: the figures quoted anywhere come from there.
+ * command, the commit it ran on, the machine's CPU model and its load average:
+ * the figures quoted anywhere come from there. STENO_BENCH_LOG names another
+ * file, for trial runs that are not to be quoted.
  */
+const LOG_FILE = process.env.STENO_BENCH_LOG
+  ? path.resolve(process.env.STENO_BENCH_LOG)
+  : path.join(dir, 'results.jsonl');
+
+function cpuModel(): string {
+  return os.cpus()[0]?.model.trim() ?? 'unknown';
+}
+
 function record(line: Record<string, unknown>): void {
   let commit = 'unknown';
   try {
@@ -43,9 +53,12 @@ function record(line: Record<string, unknown>): void {
     at: new Date().toISOString(),
     command: `npm run bench -- ${[name, ...rest].join(' ')}`,
     commit,
+    cpu: cpuModel(),
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
     load1: Math.round(os.loadavg()[0]! * 100) / 100,
   };
-  fs.appendFileSync(path.join(dir, 'results.jsonl'), JSON.stringify(entry) + '\n');
+  fs.appendFileSync(LOG_FILE, JSON.stringify(entry) + '\n');
 }
 
 try {
