@@ -12,6 +12,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The run's own STENO_HOME, and the virtual microphone brought up if it is not.
+    globalSetup: ['src/testing/global-setup.ts'],
     setupFiles: ['src/testing/setup.ts'],
     reporters: ['default', './src/testing/summary-reporter.ts'],
   },

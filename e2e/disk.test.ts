@@ -1,41 +1,33 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listFilesRecursive, makeTempDir, removeTempDir } from '../src/testing/tmp';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listFilesRecursive } from '../src/testing/tmp';
 import { soxDuration } from './support/audio';
+import { mountSmallFs, type SmallFs } from './support/small-fs';
 import { recordingEnd, runSteno } from './support/steno-cli';
 import { requireVirtualMic } from './support/virtual-mic';
 
 /**
- * A real small file system (tmpfs, needs root as in CI) to fill up, and a
- * read-only one. Failing to mount is a failure, not a skip.
+ * A real small file system to fill up, and a read-only one (tmpfs in a user and
+ * mount namespace: no root needed). Failing to mount is a failure, not a skip.
  */
-function mountTmpfs(dir: string, options: string): void {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
-  } catch (e) {
-    throw new Error(`these tests mount a small tmpfs and need root: ${(e as Error).message}`);
-  }
-}
-
-let mnt: string;
+let small: SmallFs | undefined;
 beforeAll(() => requireVirtualMic());
-beforeEach(() => {
-  mnt = makeTempDir('steno-disk-');
-});
 afterEach(() => {
-  try {
-    execFileSync('umount', [mnt]);
-  } catch {
-    // not mounted (the test failed before mounting)
-  }
-  removeTempDir(mnt);
+  small?.dispose();
+  small = undefined;
 });
 
 describe('recording onto a real file system that fails', () => {
   it('disk full: the recording stops with DISK_FULL and the WAV holds everything written', async () => {
-    mountTmpfs(mnt, 'size=400k');
+    // 2 MiB, of which all but 400 KiB (about 4 s of audio) is taken by a filler
+    // that is deleted afterwards, as a person would free space.
+    small = await mountSmallFs('size=2m');
+    const mnt = small.dir;
+    const filler = path.join(mnt, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(2048 * 1024 - 400 * 1024, 1));
+    const free = fs.statfsSync(mnt);
+    expect(free.bavail * free.bsize).toBe(400 * 1024);
     const r = await runSteno(['record', '--json', '--out', mnt, '--seconds', '30']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/disk is full/i);
@@ -51,7 +43,7 @@ describe('recording onto a real file system that fails', () => {
     expect(duration).toBeLessThanOrEqual(stopped.capturedS);
     // The next start (after space is freed) finds the recording complete or
     // recovers it, and leaves no temp file.
-    execFileSync('mount', ['-o', 'remount,size=2m', mnt]);
+    fs.rmSync(filler);
     const list = await runSteno(['list', '--json', '--out', mnt]);
     expect(list.code).toBe(0);
     const listed = list.events.find((e) => Array.isArray(e.recordings)) as unknown as {
@@ -64,7 +56,8 @@ describe('recording onto a real file system that fails', () => {
   });
 
   it('read-only folder: the recording refuses to start with DIR_UNWRITABLE', async () => {
-    mountTmpfs(mnt, 'size=1m,ro');
+    small = await mountSmallFs('size=1m,ro');
+    const mnt = small.dir;
     const r = await runSteno([
       'record',
       '--json',
