@@ -51,6 +51,29 @@ async function expectInvalid(file: string, problem: RegExp): Promise<StenoError>
   return e;
 }
 
+/**
+ * What validateWhisperModelFile says about `file` to a reader without special
+ * rights, from a child process. Root reads any file whatever its mode, so when
+ * the tests run as root that child runs as `nobody` (and the file's folder is
+ * opened to it); as an ordinary user it runs as that user.
+ */
+function rejectionForUnprivilegedReader(file: string): string {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) fs.chmodSync(path.dirname(file), 0o755);
+  const validator = JSON.stringify(path.join(repoRoot, 'src/host/whisper-model-file.ts'));
+  const script =
+    `const { validateWhisperModelFile } = await import(${validator});` +
+    `await validateWhisperModelFile(process.argv[1]).then(` +
+    `() => console.log('accepted'), (e) => console.log(e.message));`;
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', script, file],
+    { cwd: repoRoot, encoding: 'utf8', ...(asRoot ? { uid: 65534, gid: 65534 } : {}) },
+  );
+  expect(run.status, run.stderr).toBe(0);
+  return run.stdout.trim();
+}
+
 describe('validateWhisperModelFile', () => {
   let dir: string;
   let good: Buffer;
@@ -87,11 +110,11 @@ describe('validateWhisperModelFile', () => {
       variant('empty.bin', () => Buffer.alloc(0)),
       /is empty/,
     );
-    if (process.getuid?.() !== 0) {
-      const locked = variant('locked.bin', (b) => b);
-      fs.chmodSync(locked, 0);
-      await expectInvalid(locked, /cannot be read \(EACCES\)/);
-    }
+    const locked = variant('locked.bin', (b) => b);
+    fs.chmodSync(locked, 0);
+    expect(rejectionForUnprivilegedReader(locked)).toMatch(
+      new RegExp(`^The Whisper model ${locked} cannot be read \\(EACCES\\)\\.$`),
+    );
   });
 
   it('rejects a file truncated anywhere, naming where', async () => {
