@@ -47,6 +47,41 @@ describe('diarizationErrorRate', () => {
     expect(r).toMatchObject({ missed: 5, falseAlarm: 0, confusion: 5, total: 20, der: 0.5 });
   });
 
+  it('reports the overlap part: a one-speaker hypothesis mapped to either talker misses one', () => {
+    // 0..5 A, 5..10 A+B, 10..15 B; the hypothesis is right except in the overlap,
+    // where it names A only: 5 s missed (B), no confusion (X is A's speaker).
+    const ref = [turn('A', 0, 10), turn('B', 5, 15)];
+    const r = diarizationErrorRate(ref, [turn('X', 0, 10), turn('Y', 10, 15)]);
+    expect(r.overlap).toEqual({ duration: 5, total: 10, missed: 5, falseAlarm: 0, confusion: 0 });
+    expect(r).toMatchObject({ missed: 5, falseAlarm: 0, confusion: 0, total: 20, der: 0.25 });
+    // The floor of any one-speaker-at-a-time hypothesis is reached here.
+    expect((r.overlap.total - r.overlap.duration) / r.total).toBe(r.der);
+  });
+
+  it('counts confusion in overlap when the one named speaker is neither talker', () => {
+    // C talks alone at 15..20; the hypothesis gives C's speaker Z to the A+B overlap.
+    const ref = [turn('A', 0, 10), turn('B', 5, 15), turn('C', 15, 20)];
+    const hyp = [turn('X', 0, 5), turn('Z', 5, 10), turn('Y', 10, 15), turn('Z', 15, 20)];
+    const r = diarizationErrorRate(ref, hyp);
+    expect(r.mapping.get('C')).toBe('Z');
+    expect(r.overlap).toEqual({ duration: 5, total: 10, missed: 5, falseAlarm: 0, confusion: 5 });
+    expect(r).toMatchObject({ missed: 5, falseAlarm: 0, confusion: 5, total: 25 });
+  });
+
+  it('counts a second hypothesis speaker outside overlap as false alarm, not overlap', () => {
+    const r = diarizationErrorRate([turn('A', 0, 10)], [turn('X', 0, 10), turn('Y', 2, 4)]);
+    expect(r.overlap).toEqual({ duration: 0, total: 0, missed: 0, falseAlarm: 0, confusion: 0 });
+    expect(r.falseAlarm).toBe(2);
+  });
+
+  it('leaves the collar out of the overlap part too', () => {
+    const ref = [turn('A', 0, 10), turn('B', 5, 15)];
+    const r = diarizationErrorRate(ref, ref, { collar: 0.25 });
+    expect(r.overlap.duration).toBeCloseTo(4.5, 12);
+    expect(r.overlap.total).toBeCloseTo(9, 12);
+    expect(r.der).toBe(0);
+  });
+
   it('counts an extra hypothesis speaker as false alarm', () => {
     const r = diarizationErrorRate([turn('A', 0, 10)], [turn('X', 0, 10), turn('Y', 8, 12)]);
     expect(r.falseAlarm).toBeCloseTo(4, 12);

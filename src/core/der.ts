@@ -13,6 +13,13 @@
  * pairs talk together (Hungarian algorithm, any number of speakers).
  * DER = (missed + falseAlarm + confusion) / total. Overlapped speech is scored
  * (md-eval's default), and a speaker's own overlapping turns count once.
+ *
+ * In overlap (N_ref >= 2) the same formulas hold: a hypothesis that names one
+ * speaker where two reference speakers talk misses one of them (d), and adds no
+ * confusion when its speaker is mapped to either of the two, d of confusion
+ * when it is mapped to neither. A labeller that names one speaker at a time
+ * can therefore never score below `(overlap.total - overlap.duration) / total`;
+ * `overlap` reports that part of the score separately.
  */
 
 /** A stretch of time, in seconds, in which `speaker` talks. */
@@ -43,6 +50,18 @@ export interface DerResult {
   total: number;
   /** Reference speaker -> hypothesis speaker of the optimal mapping. */
   mapping: ReadonlyMap<string, string>;
+  /** The same sums over scored time in which two or more reference speakers talk. */
+  overlap: DerOverlap;
+}
+
+export interface DerOverlap {
+  /** Seconds (not speaker-seconds) in which two or more reference speakers talk. */
+  duration: number;
+  /** Reference speaker-seconds in those seconds. */
+  total: number;
+  missed: number;
+  falseAlarm: number;
+  confusion: number;
 }
 
 interface Piece {
@@ -211,21 +230,22 @@ export function diarizationErrorRate(
   const pieces = cutTimeline(reference, hypothesis, refIndex, hypIndex, collar);
 
   // Time each reference speaker talks together with each hypothesis speaker.
-  const overlap: number[][] = Array.from({ length: refIndex.size }, () =>
+  const coTalk: number[][] = Array.from({ length: refIndex.size }, () =>
     new Array<number>(hypIndex.size).fill(0),
   );
   for (const piece of pieces) {
     for (const r of piece.ref) {
-      const row = overlap[r]!;
+      const row = coTalk[r]!;
       for (const h of piece.hyp) row[h] = row[h]! + piece.duration;
     }
   }
-  const assigned = maxWeightAssignment(overlap);
+  const assigned = maxWeightAssignment(coTalk);
 
   let missed = 0;
   let falseAlarm = 0;
   let confusion = 0;
   let total = 0;
+  const overlapped: DerOverlap = { duration: 0, total: 0, missed: 0, falseAlarm: 0, confusion: 0 };
   for (const piece of pieces) {
     const nRef = piece.ref.length;
     const nHyp = piece.hyp.length;
@@ -239,6 +259,13 @@ export function diarizationErrorRate(
     missed += d * Math.max(0, nRef - nHyp);
     falseAlarm += d * Math.max(0, nHyp - nRef);
     confusion += d * (Math.min(nRef, nHyp) - correct);
+    if (nRef >= 2) {
+      overlapped.duration += d;
+      overlapped.total += d * nRef;
+      overlapped.missed += d * Math.max(0, nRef - nHyp);
+      overlapped.falseAlarm += d * Math.max(0, nHyp - nRef);
+      overlapped.confusion += d * (Math.min(nRef, nHyp) - correct);
+    }
   }
   const errors = missed + falseAlarm + confusion;
   const der = total > 0 ? errors / total : errors > 0 ? Infinity : 0;
@@ -248,7 +275,7 @@ export function diarizationErrorRate(
   const mapping = new Map<string, string>();
   assigned.forEach((h, r) => {
     // Only pairs that actually talked together count as mapped.
-    if (h >= 0 && overlap[r]![h]! > 0) mapping.set(refNames[r]!, hypNames[h]!);
+    if (h >= 0 && coTalk[r]![h]! > 0) mapping.set(refNames[r]!, hypNames[h]!);
   });
-  return { der, missed, falseAlarm, confusion, total, mapping };
+  return { der, missed, falseAlarm, confusion, total, mapping, overlap: overlapped };
 }

@@ -15,6 +15,11 @@
  *      48 kHz (the microphone's), so both files share one timeline.
  * The result is cached in .cache/fixtures/meeting/ and regenerated when a file
  * is missing, its size differs from the one recorded, or the generator changed.
+ *
+ * A second, harder meeting (`ensureHardSyntheticMeeting`) is made the same way
+ * with other voices and text, two of its voices close to each other, short
+ * turns, turns that overlap the previous one (their samples mixed) and a loud
+ * noise floor. Nothing in the pipeline was tuned on it: it is the held-out one.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,11 +52,26 @@ export interface SyntheticMeeting {
 }
 
 export interface SyntheticMeetingOptions {
-  /** Where the files go (default .cache/fixtures/meeting in the repository). */
+  /** Where the files go (default: the meeting's folder under .cache/fixtures in the repository). */
   dir?: string;
 }
 
-interface Voice {
+export interface HardSyntheticMeeting extends SyntheticMeeting {
+  /** The voice of each speaker in the RTTM. */
+  voices: Readonly<Record<string, Voice>>;
+  /** The two speakers whose voices differ only by a small pitch change. */
+  closePair: readonly [string, string];
+  /** Share of speech time in which two speakers talk at once, by construction. */
+  overlapShare: number;
+  /**
+   * RMS of the noise added over the whole file, dBFS, at the 22050 Hz source
+   * rate and so in the 48 kHz file; the 16 kHz file keeps the noise below 8 kHz
+   * only (about -36.6 dBFS).
+   */
+  noiseDbfs: number;
+}
+
+export interface Voice {
   /** espeak-ng voice with variant. */
   voice: string;
   /** espeak-ng -p, 0..99. */
@@ -111,8 +131,200 @@ const GENERATOR_VERSION = 3;
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MEETING_CACHE_DIR = path.join(repoRoot, '.cache/fixtures/meeting');
 
+/** Where a turn starts: after a silence, or over the end of the previous turn. */
+type Placement =
+  | { gapS: number }
+  /**
+   * The turn starts before the previous one ends. Its share of the meeting's
+   * overlap budget is `overlapWeight` over the sum of all weights.
+   */
+  | { overlapWeight: number };
+
+/** Everything that makes one meeting; the generator below is shared. */
+interface MeetingRecipe {
+  /** Stem of the file names and the RTTM file field. */
+  name: string;
+  /** Cache key: bump (or change) when anything below changes. */
+  version: number | string;
+  voices: Readonly<Record<string, Voice>>;
+  script: readonly { speaker: string; text: string; placement: Placement }[];
+  tailS: number;
+  noiseRms: number;
+  noiseSeed: number;
+  /** Speech time in which two speakers talk, over all speech time (needs overlapping turns). */
+  overlapShare?: number;
+  /**
+   * Mixed speech louder than this peak (linear) is scaled down as a whole, one
+   * gain for the file, before the noise is added: overlapped turns add up.
+   */
+  maxSpeechPeak?: number;
+}
+
+const EASY_MEETING: MeetingRecipe = {
+  name: 'meeting',
+  version: GENERATOR_VERSION,
+  voices: VOICES,
+  script: SCRIPT.map((line, i) => ({ ...line, placement: { gapS: GAPS_S[i] ?? 0 } })),
+  tailS: TAIL_S,
+  noiseRms: NOISE_RMS,
+  noiseSeed: NOISE_SEED,
+};
+
+/**
+ * Four voices, none used in the easy meeting: a female variant, a British male
+ * variant, and a close pair: one American male voice and variant at the same
+ * speed with espeak pitch 44 and 52 (median f0 about 91 and 95 Hz, 4% apart),
+ * as two similar men would differ. Chosen by that rule before any scoring, not
+ * by measuring the embedding model on them.
+ */
+const HARD_VOICES: Readonly<Record<string, Voice>> = {
+  A: { voice: 'en-us+f4', pitch: 62, speed: 170 },
+  B: { voice: 'en+m2', pitch: 38, speed: 155 },
+  C: { voice: 'en-us+m1', pitch: 44, speed: 165 },
+  D: { voice: 'en-us+m1', pitch: 52, speed: 165 },
+};
+const HARD_CLOSE_PAIR = ['C', 'D'] as const;
+
+const gap = (gapS: number): Placement => ({ gapS });
+const over = (overlapWeight: number): Placement => ({ overlapWeight });
+
+/**
+ * 28 turns, 7 per speaker, no speaker following itself. Seven are short replies
+ * (0.70 to 1.14 s once spoken, six under 1 s); six start over the end of the previous turn
+ * (twice between the close pair); silences are 0.25 to 0.9 s, several shorter
+ * than a VAD's usual minimum silence, as in a lively meeting.
+ */
+const HARD_SCRIPT: MeetingRecipe['script'] = [
+  {
+    speaker: 'A',
+    placement: gap(0.5),
+    text: 'Thanks for coming, everyone. Today we need to settle the budget for the spring campaign.',
+  },
+  {
+    speaker: 'C',
+    placement: gap(0.4),
+    text: 'I went through the spreadsheet last night and a few numbers look off.',
+  },
+  {
+    speaker: 'D',
+    placement: over(1.0),
+    text: 'Which ones? I checked the totals twice before sending it.',
+  },
+  {
+    speaker: 'C',
+    placement: gap(0.3),
+    text: 'The travel costs. They are almost double what we spent last spring.',
+  },
+  {
+    speaker: 'B',
+    placement: gap(0.6),
+    text: 'That is because the trade fair moved to a city much further away.',
+  },
+  { speaker: 'A', placement: gap(0.25), text: 'Makes sense.' },
+  {
+    speaker: 'D',
+    placement: gap(0.5),
+    text: 'We could send two people instead of four and save most of it.',
+  },
+  {
+    speaker: 'B',
+    placement: over(1.2),
+    text: 'I would rather not, the stand needs at least three people all day.',
+  },
+  { speaker: 'C', placement: gap(0.35), text: 'Exactly.' },
+  {
+    speaker: 'A',
+    placement: gap(0.7),
+    text: 'Let us keep three then, and look for cheaper hotels near the venue.',
+  },
+  {
+    speaker: 'D',
+    placement: gap(0.45),
+    text: 'I can ask the agency we used in the autumn, they were reasonable.',
+  },
+  {
+    speaker: 'C',
+    placement: over(0.8),
+    text: 'Their invoices always arrived late, though, and accounting complained every month.',
+  },
+  { speaker: 'B', placement: gap(0.3), text: 'Fair point.' },
+  {
+    speaker: 'A',
+    placement: gap(0.8),
+    text: 'What about the printed material? Do we still need the large posters?',
+  },
+  {
+    speaker: 'C',
+    placement: gap(0.4),
+    text: 'Half of them stayed in boxes last time, so I would print fewer.',
+  },
+  {
+    speaker: 'B',
+    placement: over(1.0),
+    text: 'Agreed, and the digital screens looked better anyway.',
+  },
+  { speaker: 'D', placement: gap(0.3), text: 'Right, thanks.' },
+  {
+    speaker: 'A',
+    placement: gap(0.55),
+    text: 'Then the remaining question is the agency fee for the video.',
+  },
+  {
+    speaker: 'B',
+    placement: gap(0.4),
+    text: 'They quoted nine thousand, which includes two rounds of changes.',
+  },
+  { speaker: 'D', placement: over(1.3), text: 'That seems high for a two minute clip, honestly.' },
+  {
+    speaker: 'C',
+    placement: gap(0.6),
+    text: 'It includes the music licence, I asked them about that on Monday.',
+  },
+  { speaker: 'A', placement: gap(0.3), text: 'Okay, good.' },
+  {
+    speaker: 'D',
+    placement: gap(0.5),
+    text: 'Then I withdraw my objection, nine thousand is fine.',
+  },
+  {
+    speaker: 'B',
+    placement: gap(0.9),
+    text: 'I will send the revised budget to finance this afternoon.',
+  },
+  {
+    speaker: 'C',
+    placement: over(0.9),
+    text: 'Please copy me, I want to check the travel line once more.',
+  },
+  { speaker: 'D', placement: gap(0.35), text: 'Sounds good.' },
+  {
+    speaker: 'A',
+    placement: gap(0.45),
+    text: 'Great, that was quick. Same time next week, everyone.',
+  },
+  { speaker: 'B', placement: gap(0.4), text: 'See you then.' },
+];
+
+const HARD_NOISE_DBFS = -35;
+const HARD_OVERLAP_SHARE = 0.1;
+
+const HARD_MEETING: MeetingRecipe = {
+  name: 'hard-meeting',
+  version: 'hard-1',
+  voices: HARD_VOICES,
+  script: HARD_SCRIPT,
+  tailS: 0.6,
+  noiseRms: 10 ** (HARD_NOISE_DBFS / 20),
+  noiseSeed: 0x4a7d,
+  overlapShare: HARD_OVERLAP_SHARE,
+  // -3 dBFS: headroom for the noise peaks and the resampler's overshoot.
+  maxSpeechPeak: 10 ** (-3 / 20),
+};
+
+export const HARD_MEETING_CACHE_DIR = path.join(repoRoot, '.cache/fixtures/hard-meeting');
+
 interface MeetingIndex {
-  version: number;
+  version: number | string;
   turns: MeetingTurn[];
   durationS: number;
   /** Byte size of each generated file, so a truncated or replaced file is noticed. */
@@ -123,15 +335,44 @@ interface MeetingIndex {
 export async function ensureSyntheticMeeting(
   opts: SyntheticMeetingOptions = {},
 ): Promise<SyntheticMeeting> {
-  const dir = opts.dir ?? MEETING_CACHE_DIR;
-  const files = {
-    wav16k: path.join(dir, 'meeting-16k.wav'),
-    wav48k: path.join(dir, 'meeting-48k.wav'),
-    rttm: path.join(dir, 'meeting.rttm'),
-    json: path.join(dir, 'meeting.json'),
+  return ensureMeeting(EASY_MEETING, opts.dir ?? MEETING_CACHE_DIR);
+}
+
+/**
+ * The held-out meeting: 4 voices of which two differ only by a small pitch
+ * change, 28 turns as short as 0.7 s, 10% of the speech time overlapped (the
+ * overlapping turns' samples mixed; the RTTM has overlapping turns) and seeded
+ * Gaussian noise at -35 dBFS over the whole file. Cached like the easy one.
+ */
+export async function ensureHardSyntheticMeeting(
+  opts: SyntheticMeetingOptions = {},
+): Promise<HardSyntheticMeeting> {
+  const meeting = await ensureMeeting(HARD_MEETING, opts.dir ?? HARD_MEETING_CACHE_DIR);
+  return {
+    ...meeting,
+    voices: HARD_VOICES,
+    closePair: HARD_CLOSE_PAIR,
+    overlapShare: HARD_OVERLAP_SHARE,
+    noiseDbfs: HARD_NOISE_DBFS,
+  };
+}
+
+interface MeetingFiles {
+  wav16k: string;
+  wav48k: string;
+  rttm: string;
+  json: string;
+}
+
+async function ensureMeeting(recipe: MeetingRecipe, dir: string): Promise<SyntheticMeeting> {
+  const files: MeetingFiles = {
+    wav16k: path.join(dir, `${recipe.name}-16k.wav`),
+    wav48k: path.join(dir, `${recipe.name}-48k.wav`),
+    rttm: path.join(dir, `${recipe.name}.rttm`),
+    json: path.join(dir, `${recipe.name}.json`),
   };
   const cached = await readIndex(files.json);
-  if (cached?.version === GENERATOR_VERSION && cached.bytes) {
+  if (cached?.version === recipe.version && cached.bytes) {
     const sizes = await Promise.all(
       (['wav16k', 'wav48k', 'rttm'] as const).map((k) =>
         fs.promises.stat(files[k]).then(
@@ -143,11 +384,11 @@ export async function ensureSyntheticMeeting(
     if (sizes.every(Boolean))
       return { ...pick(files), turns: cached.turns, durationS: cached.durationS };
   }
-  const index = await generate(dir, files);
+  const index = await generate(recipe, dir, files);
   return { ...pick(files), turns: index.turns, durationS: index.durationS };
 }
 
-function pick(files: { wav16k: string; wav48k: string; rttm: string }) {
+function pick(files: MeetingFiles) {
   return { wav16k: files.wav16k, wav48k: files.wav48k, rttm: files.rttm };
 }
 
@@ -160,84 +401,138 @@ async function readIndex(file: string): Promise<MeetingIndex | null> {
   }
 }
 
+/**
+ * Start sample of every turn. A gap places the turn after the previous one's
+ * end; an overlapping turn starts `overlap` samples before it, where the
+ * meeting's overlap budget O = S * share / (1 + share) (S: all turns' samples)
+ * makes O / (S - O), overlapped over all speech time, equal the share. An
+ * overlap must leave both turns a solo part and may not reach back into the
+ * turn before (no three speakers at once), or the recipe is rejected.
+ */
+function layOut(recipe: MeetingRecipe, clips: readonly Int16Array[]): number[] {
+  const weights = recipe.script.map((l) =>
+    'overlapWeight' in l.placement ? l.placement.overlapWeight : 0,
+  );
+  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const share = recipe.overlapShare ?? 0;
+  if (weightSum > 0 !== share > 0)
+    throw new Error(`synthetic meeting ${recipe.name}: overlapping turns need an overlap share`);
+  const speechSamples = clips.reduce((n, c) => n + c.length, 0);
+  const budget = (speechSamples * share) / (1 + share);
+  const starts: number[] = [];
+  let end = 0;
+  for (const [i, clip] of clips.entries()) {
+    const placement = recipe.script[i]!.placement;
+    let start: number;
+    if ('gapS' in placement) {
+      start = end + Math.round(placement.gapS * SOURCE_RATE);
+    } else {
+      const overlap = Math.round((budget * placement.overlapWeight) / weightSum);
+      const previous = clips[i - 1];
+      const previousStart = starts[i - 1];
+      if (previous === undefined || previousStart === undefined)
+        throw new Error(`synthetic meeting ${recipe.name}: the first turn cannot overlap`);
+      if ('overlapWeight' in recipe.script[i - 1]!.placement)
+        throw new Error(`synthetic meeting ${recipe.name}: turn ${i} overlaps an overlapping turn`);
+      if (overlap > 0.6 * Math.min(previous.length, clip.length))
+        throw new Error(`synthetic meeting ${recipe.name}: turn ${i} would overlap most of a turn`);
+      start = end - overlap;
+      if (start <= previousStart) throw new Error(`synthetic meeting ${recipe.name}: turn ${i}`);
+    }
+    starts.push(start);
+    end = start + clip.length;
+  }
+  return starts;
+}
+
 async function generate(
+  recipe: MeetingRecipe,
   dir: string,
-  files: { wav16k: string; wav48k: string; rttm: string; json: string },
+  files: MeetingFiles,
 ): Promise<MeetingIndex> {
+  const { name } = recipe;
   await fs.promises.mkdir(dir, { recursive: true });
   await removeAbandonedWorkDirs(dir);
   const work = await fs.promises.mkdtemp(path.join(dir, `.work-${process.pid}-`));
   try {
     // One turn at a time: the machine has two shared cores, and espeak is fast.
     const clips: Int16Array[] = [];
-    for (const [i, line] of SCRIPT.entries()) {
-      const voice = VOICES[line.speaker];
+    for (const [i, line] of recipe.script.entries()) {
+      const voice = recipe.voices[line.speaker];
       if (!voice) throw new Error(`synthetic meeting: no voice for speaker ${line.speaker}`);
       clips.push(await speakTrimmed(voice, line.text, path.join(work, `turn-${i}.wav`)));
     }
 
-    const gapSamples = GAPS_S.map((s) => Math.round(s * SOURCE_RATE));
-    const tailSamples = Math.round(TAIL_S * SOURCE_RATE);
-    const total =
-      clips.reduce((n, c) => n + c.length, 0) + gapSamples.reduce((n, g) => n + g, 0) + tailSamples;
+    const starts = layOut(recipe, clips);
+    const tailSamples = Math.round(recipe.tailS * SOURCE_RATE);
+    const total = Math.max(...clips.map((c, i) => starts[i]! + c.length)) + tailSamples;
     const mix = new Float32Array(total);
     const turns: MeetingTurn[] = [];
-    let at = 0;
     for (const [i, clip] of clips.entries()) {
-      at += gapSamples[i] ?? 0;
-      const line = SCRIPT[i]!;
-      for (let k = 0; k < clip.length; k++) mix[at + k] = clip[k]! / 32768;
+      const at = starts[i]!;
+      const line = recipe.script[i]!;
+      // Added, not written: overlapping turns are mixed.
+      for (let k = 0; k < clip.length; k++) mix[at + k] = mix[at + k]! + clip[k]! / 32768;
       turns.push({
         speaker: line.speaker,
         start: round3(at / SOURCE_RATE),
         end: round3((at + clip.length) / SOURCE_RATE),
         text: line.text,
       });
-      at += clip.length;
     }
-    addNoise(mix, NOISE_RMS, NOISE_SEED);
+    if (recipe.maxSpeechPeak !== undefined) limitPeak(mix, recipe.maxSpeechPeak);
+    addNoise(mix, recipe.noiseRms, recipe.noiseSeed);
 
     const pcm = new Int16Array(total);
     for (let i = 0; i < total; i++) {
       pcm[i] = Math.max(-32768, Math.min(32767, Math.round(mix[i]! * 32768)));
     }
-    const raw = path.join(work, 'meeting-22k.raw');
+    const raw = path.join(work, `${name}-22k.raw`);
     await fs.promises.writeFile(raw, new Uint8Array(pcm.buffer));
     const durationS = round3(total / SOURCE_RATE);
 
-    await resample(raw, 16000, path.join(work, 'meeting-16k.wav'));
-    await resample(raw, 48000, path.join(work, 'meeting-48k.wav'));
+    await resample(raw, 16000, path.join(work, `${name}-16k.wav`));
+    await resample(raw, 48000, path.join(work, `${name}-48k.wav`));
     const rttm = turns
       .map(
         (t) =>
-          `SPEAKER meeting 1 ${t.start.toFixed(3)} ${(t.end - t.start).toFixed(3)} <NA> <NA> ${t.speaker} <NA> <NA>\n`,
+          `SPEAKER ${name} 1 ${t.start.toFixed(3)} ${(t.end - t.start).toFixed(3)} <NA> <NA> ${t.speaker} <NA> <NA>\n`,
       )
       .join('');
-    await fs.promises.writeFile(path.join(work, 'meeting.rttm'), rttm);
-    const sizeOf = async (name: string) => (await fs.promises.stat(path.join(work, name))).size;
+    await fs.promises.writeFile(path.join(work, `${name}.rttm`), rttm);
+    const sizeOf = async (file: string) => (await fs.promises.stat(path.join(work, file))).size;
     const index: MeetingIndex = {
-      version: GENERATOR_VERSION,
+      version: recipe.version,
       turns,
       durationS,
       bytes: {
-        wav16k: await sizeOf('meeting-16k.wav'),
-        wav48k: await sizeOf('meeting-48k.wav'),
-        rttm: await sizeOf('meeting.rttm'),
+        wav16k: await sizeOf(`${name}-16k.wav`),
+        wav48k: await sizeOf(`${name}-48k.wav`),
+        rttm: await sizeOf(`${name}.rttm`),
       },
     };
-    await fs.promises.writeFile(path.join(work, 'meeting.json'), JSON.stringify(index, null, 2));
+    await fs.promises.writeFile(path.join(work, `${name}.json`), JSON.stringify(index, null, 2));
 
     // Renames within one directory are atomic; the index goes last, so a run killed
     // in between leaves an index-less (hence regenerated) cache, never a mismatched one.
     await fs.promises.rm(files.json, { force: true });
-    await fs.promises.rename(path.join(work, 'meeting-16k.wav'), files.wav16k);
-    await fs.promises.rename(path.join(work, 'meeting-48k.wav'), files.wav48k);
-    await fs.promises.rename(path.join(work, 'meeting.rttm'), files.rttm);
-    await fs.promises.rename(path.join(work, 'meeting.json'), files.json);
+    await fs.promises.rename(path.join(work, `${name}-16k.wav`), files.wav16k);
+    await fs.promises.rename(path.join(work, `${name}-48k.wav`), files.wav48k);
+    await fs.promises.rename(path.join(work, `${name}.rttm`), files.rttm);
+    await fs.promises.rename(path.join(work, `${name}.json`), files.json);
     return index;
   } finally {
     await fs.promises.rm(work, { recursive: true, force: true });
   }
+}
+
+/** Scales the whole signal down, one gain, when its peak is above `maxPeak`. */
+function limitPeak(samples: Float32Array, maxPeak: number): void {
+  let peak = 0;
+  for (const x of samples) peak = Math.max(peak, Math.abs(x));
+  if (peak <= maxPeak) return;
+  const gain = maxPeak / peak;
+  for (let i = 0; i < samples.length; i++) samples[i] = samples[i]! * gain;
 }
 
 /** Work folders of generator runs that were killed (their process is gone). */
@@ -249,9 +544,28 @@ async function removeAbandonedWorkDirs(dir: string): Promise<void> {
   }
 }
 
+/** Runs espeak-ng or sox; a missing program is named with what to install. */
+async function runTool(
+  program: 'espeak-ng' | 'sox',
+  args: string[],
+  opts?: { encoding: 'buffer'; maxBuffer: number },
+): Promise<{ stdout: Buffer }> {
+  try {
+    const { stdout } = await execFileAsync(program, args, { encoding: 'buffer', ...opts });
+    return { stdout };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(
+        `synthetic meeting: ${program} is not installed; install espeak-ng and sox (Debian: apt-get install espeak-ng sox).`,
+      );
+    }
+    throw e;
+  }
+}
+
 /** One sentence at 22050 Hz, espeak's silence trimmed from both ends, as int16 samples. */
 async function speakTrimmed(voice: Voice, text: string, wav: string): Promise<Int16Array> {
-  await execFileAsync('espeak-ng', [
+  await runTool('espeak-ng', [
     '-v',
     voice.voice,
     '-p',
@@ -264,7 +578,7 @@ async function speakTrimmed(voice: Voice, text: string, wav: string): Promise<In
   ]);
   // silence 1 0.05 0.5%: drop audio until 50 ms above 0.5% of full scale; reversing
   // and doing it again trims the end the same way.
-  const { stdout } = await execFileAsync(
+  const { stdout } = await runTool(
     'sox',
     [
       ...['-R', '-D', wav],
@@ -294,7 +608,7 @@ async function speakTrimmed(voice: Voice, text: string, wav: string): Promise<In
 }
 
 async function resample(raw: string, rate: number, out: string): Promise<void> {
-  await execFileAsync('sox', [
+  await runTool('sox', [
     ...['-R', '-D'],
     ...['-t', 'raw', '-e', 'signed-integer', '-b', '16', '-c', '1', '-r', String(SOURCE_RATE), raw],
     ...['-t', 'wav', '-e', 'signed-integer', '-b', '16', '-c', '1', out],
