@@ -78,6 +78,8 @@ function runHost(port: ParentPort): void {
   const store = new DisposableStore();
   const send = (message: HostToMain): void => port.postMessage(message);
   let loaded: LoadedModels | null = null;
+  /** Set by the first configure: from then on native work may be in flight. */
+  let modelsRequested = false;
   // Messages that touch the pipeline run one after another. The chain holds at
   // most MAX_UNACKED_CHUNKS audio messages plus a flush: main sends no more.
   let chain: Promise<void> = Promise.resolve();
@@ -100,6 +102,7 @@ function runHost(port: ParentPort): void {
         void exit(0);
         return;
       case 'configure':
+        modelsRequested = true;
         enqueue(async () => {
           if (loaded)
             throw new StenoError(
@@ -165,7 +168,19 @@ function runHost(port: ParentPort): void {
       handle(message);
     }),
   );
-  store.add(port.onDidDisconnect(() => void exit(0)));
+  store.add(
+    port.onDidDisconnect(() => {
+      // The parent is gone (Steno never disconnects a host it still wants):
+      // nobody is left to report to and the OS takes back everything. Once
+      // models were asked for, native work (a model load, a transcription) may
+      // be running in libuv's thread pool, and process.exit() joins that pool
+      // first: after `steno record` was killed with SIGKILL, its host lived on
+      // for 3-12 s, until the transcription in flight ended. Ending with SIGKILL
+      // does not wait for it.
+      if (modelsRequested) process.kill(process.pid, 'SIGKILL');
+      else void exit(0);
+    }),
+  );
   process.on('uncaughtException', (e) => {
     try {
       send({ type: 'error', id: null, error: toWire(e) });
