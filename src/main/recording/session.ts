@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import { Emitter } from '../../core/event';
-import { Disposable, toDisposable } from '../../core/lifecycle';
+import { Disposable } from '../../core/lifecycle';
 import { StenoError, fileSystemError, isStenoError } from '../../core/errors';
 import { PcmRingBuffer } from '../../core/ring-buffer';
 import { asInt16, downmixInt16ToMono, measureLevels, type Levels } from '../../core/pcm';
 import type { CaptureSource } from '../capture/capture-source';
 import type { FileSystemLayer } from '../fs-layer';
-import { WavAppendWriter } from './wav-writer';
+import { WavAppendWriter, realClock, type RecordingClock } from './wav-writer';
 import { RecordingsStore, type RecordingMeta, type RecordingState } from './recordings-store';
 import type { StopReason } from '../../core/api/types';
 
@@ -19,6 +19,9 @@ const MAX_WRITE_BYTES = 96_000;
 const WATCHDOG_TICK_MS = 500;
 /** How often the folder is checked for having vanished. */
 const FOLDER_CHECK_MS = 2000;
+/** Names of the session's timers on its clock. */
+export const WATCHDOG_TIMER = 'watchdog';
+export const FOLDER_CHECK_TIMER = 'folder-check';
 
 export interface RecordingSessionOptions {
   store: RecordingsStore;
@@ -29,6 +32,8 @@ export interface RecordingSessionOptions {
   /** File-system layer for the WAV writer (tests inject faults). */
   fs?: FileSystemLayer;
   syncIntervalMs?: number;
+  /** The session's and its writer's time and timers (default: the real clock). */
+  clock?: RecordingClock;
 }
 
 export interface RecordingStats {
@@ -70,7 +75,7 @@ export class RecordingSession extends Disposable {
   private readonly ring: PcmRingBuffer;
   private monoScratch: Int16Array;
   private capturedFrames = 0;
-  private lastDataAt = performance.now();
+  private lastDataAt: number;
   private drainPromise: Promise<void> | null = null;
   private endPromise: Promise<RecordingMeta> | null = null;
   private failure: StenoError | null = null;
@@ -84,8 +89,10 @@ export class RecordingSession extends Disposable {
     private meta: RecordingMeta,
     private readonly watchdogMs: number,
     ringSeconds: number,
+    private readonly clock: RecordingClock,
   ) {
     super();
+    this.lastDataAt = clock.now();
     this._register(capture);
     this._register(writer);
     this.ring = PcmRingBuffer.forDuration(ringSeconds, capture.format.sampleRate, 2);
@@ -93,10 +100,8 @@ export class RecordingSession extends Disposable {
     this.monoScratch = new Int16Array(capture.format.sampleRate);
     this._register(capture.onDidData((chunk) => this.onData(chunk)));
     this._register(capture.onDidError((err) => void this.fail(err)));
-    const tick = setInterval(() => this.checkWatchdog(), WATCHDOG_TICK_MS);
-    this._register(toDisposable(() => clearInterval(tick)));
-    const folderCheck = setInterval(() => void this.checkFolder(), FOLDER_CHECK_MS);
-    this._register(toDisposable(() => clearInterval(folderCheck)));
+    this._register(clock.every(WATCHDOG_TIMER, WATCHDOG_TICK_MS, () => this.checkWatchdog()));
+    this._register(clock.every(FOLDER_CHECK_TIMER, FOLDER_CHECK_MS, () => void this.checkFolder()));
   }
 
   /** Creates the recording folder and file, then starts capturing. */
@@ -109,7 +114,7 @@ export class RecordingSession extends Disposable {
       writer = await WavAppendWriter.create(
         store.audioPath(id),
         { sampleRate: capture.format.sampleRate, channels: 1, bitsPerSample: 16 },
-        { fs: options.fs, syncIntervalMs: options.syncIntervalMs },
+        { fs: options.fs, syncIntervalMs: options.syncIntervalMs, clock: options.clock },
       );
       const meta: RecordingMeta = {
         version: 1,
@@ -129,6 +134,7 @@ export class RecordingSession extends Disposable {
         meta,
         options.watchdogMs ?? DEFAULT_WATCHDOG_MS,
         options.ringSeconds ?? DEFAULT_RING_SECONDS,
+        options.clock ?? realClock,
       );
       capture.start();
       return session;
@@ -213,7 +219,7 @@ export class RecordingSession extends Disposable {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastDataAt = performance.now();
+    this.lastDataAt = this.clock.now();
     const channels = this.capture.format.channels;
     const frames = Math.floor(chunk.byteLength / (2 * channels));
     this.capturedFrames += frames;
@@ -267,7 +273,7 @@ export class RecordingSession extends Disposable {
 
   private checkWatchdog(): void {
     if (this.state !== 'recording' && this.state !== 'paused') return;
-    const silentMs = performance.now() - this.lastDataAt;
+    const silentMs = this.clock.now() - this.lastDataAt;
     if (silentMs < this.watchdogMs) return;
     void this.fail(
       new StenoError(

@@ -13,7 +13,7 @@
  *   for an fdatasync (which can take hundreds of milliseconds on a busy disk):
  *   a sync claims only what was written when it started.
  */
-import { Disposable, toDisposable } from '../../core/lifecycle';
+import { Disposable, toDisposable, type IDisposable } from '../../core/lifecycle';
 import { StenoError, fileSystemError } from '../../core/errors';
 import {
   WAV_HEADER_BYTES,
@@ -31,7 +31,38 @@ export interface WavAppendWriterOptions {
   fs?: FileSystemLayer;
   /** How long written audio may stay unclaimed by the header; default 1000, at most 2000. */
   syncIntervalMs?: number;
+  /** Default: the real clock. */
+  clock?: RecordingClock;
 }
+
+/**
+ * The time and the interval timers a recording runs on. The real clock by
+ * default; a benchmark that pushes audio faster than real time passes one
+ * that runs on the audio's own time, so each timer fires as often per second
+ * of audio as it does in a live recording.
+ */
+export interface RecordingClock {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /**
+   * Calls `tick` every `periodMs` until the result is disposed. `name` says
+   * which timer it is (see the *_TIMER names). `unref`: the timer alone does
+   * not keep the process alive.
+   */
+  every(name: string, periodMs: number, tick: () => void, opts?: { unref?: boolean }): IDisposable;
+}
+
+export const realClock: RecordingClock = {
+  now: () => performance.now(),
+  every(_name, periodMs, tick, opts) {
+    const timer = setInterval(tick, periodMs);
+    if (opts?.unref) timer.unref();
+    return toDisposable(() => clearInterval(timer));
+  },
+};
+
+/** The writer's timer that makes written audio durable and claimed by the header. */
+export const SYNC_TIMER = 'wav-sync';
 
 const DEFAULT_SYNC_INTERVAL_MS = 1000;
 const MAX_SYNC_INTERVAL_MS = 2000;
@@ -68,6 +99,7 @@ export class WavAppendWriter extends Disposable {
     readonly path: string,
     readonly format: PcmFormat,
     syncIntervalMs: number,
+    clock: RecordingClock,
   ) {
     super();
     this.fd = fd;
@@ -75,9 +107,7 @@ export class WavAppendWriter extends Disposable {
     // The timer checks every interval; audio written just after a tick is claimed
     // at the next one, so unclaimed audio is at most one interval (plus the sync's
     // own time) old. unref: a recording must not keep a quitting process alive.
-    const timer = setInterval(() => this.onTimer(), syncIntervalMs);
-    timer.unref();
-    this._register(toDisposable(() => clearInterval(timer)));
+    this._register(clock.every(SYNC_TIMER, syncIntervalMs, () => this.onTimer(), { unref: true }));
   }
 
   /** Creates `path` (it must not exist) with a header claiming no audio yet, durably. */
@@ -118,7 +148,7 @@ export class WavAppendWriter extends Disposable {
       await fsl.unlink(path).catch(noop);
       throw fileSystemError(e, path, 'writing the header of the recording file');
     }
-    return new WavAppendWriter(fsl, fd, path, format, syncIntervalMs);
+    return new WavAppendWriter(fsl, fd, path, format, syncIntervalMs, opts.clock ?? realClock);
   }
 
   /** Data bytes written to the file (reached the OS), whether synced yet or not. */
