@@ -18,7 +18,10 @@
  * overhead; process start (Node + tsx is ~0.5 s, a native binary ~0) and model
  * load are reported separately. Runs alternate between the two (and swap
  * order every round) so load from other processes on the shared machine falls
- * on both; medians of 3 rounds (`--quick`: 1 round, 20 s of speech).
+ * on both; each round gives one ratio (Steno / CLI, its two runs back to back)
+ * and the gate reads the median of 5 rounds' ratios (`--quick`: 3 rounds,
+ * 20 s of speech). `pass` also needs every run of both sides to give the same
+ * segments, times and text.
  */
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -33,6 +36,7 @@ import {
   type CliResult,
 } from '../src/host/whisper-engine-child';
 import type { TranscribedSegment } from '../src/host/whisper-engine';
+import { interleavedRatio, median, round } from './support';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const THREADS = 2;
@@ -43,12 +47,6 @@ function log(msg: string): void {
   process.stderr.write(`[parity] ${msg}\n`);
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 const textOf = (segments: TranscribedSegment[]) => segments.map((s) => s.text).join('');
 
 interface StenoRun {
@@ -77,9 +75,9 @@ async function runSteno(model: string, wav: string): Promise<StenoRun> {
 
 export default async function parity(args: string[]): Promise<Record<string, unknown>> {
   const quick = args.includes('--quick');
-  // --rounds N: more rounds when the machine is busy (medians settle); the default is 3.
+  // --rounds N: more rounds when the machine is busy (the median settles).
   const roundsAt = args.indexOf('--rounds');
-  const rounds = roundsAt >= 0 ? Math.max(1, Number(args[roundsAt + 1])) : quick ? 1 : 3;
+  const rounds = roundsAt >= 0 ? Math.max(1, Number(args[roundsAt + 1])) : quick ? 3 : 5;
   const seconds = quick ? 20 : 60;
 
   log('whisper.cpp CLI (node native/build-whisper-cli.mjs)');
@@ -93,27 +91,31 @@ export default async function parity(args: string[]): Promise<Record<string, unk
   const wav = speechWav(seconds);
   const cliOpts = { cli, model, wav, threads: THREADS, language: 'en', maxTokens: MAX_TOKENS };
   const loadBefore = os.loadavg()[0]!;
+  // Capacity: one run per round on each side.
   const steno: StenoRun[] = [];
   const whisperCli: CliResult[] = [];
-  for (let i = 0; i < rounds; i++) {
-    // Swap who goes first every round, so neither side always follows the other's cache state.
-    const order = i % 2 === 0 ? (['cli', 'steno'] as const) : (['steno', 'cli'] as const);
-    for (const side of order) {
-      if (side === 'cli') {
-        const r = await runWhisperCli(cliOpts);
-        whisperCli.push(r);
-        log(
-          `round ${i + 1}/${rounds} cli:   ${((r.totalMs - r.loadMs) / 1000).toFixed(2)} s transcribe, ${(r.loadMs / 1000).toFixed(2)} s load, ${(r.wallMs / 1000).toFixed(2)} s process, ${r.segments.length} segments`,
-        );
-      } else {
-        const r = await runSteno(model, wav);
-        steno.push(r);
-        log(
-          `round ${i + 1}/${rounds} steno: ${(r.transcribeMs / 1000).toFixed(2)} s transcribe, ${(r.loadMs / 1000).toFixed(2)} s load, ${(r.processMs / 1000).toFixed(2)} s process, ${r.segments.length} segments`,
-        );
-      }
-    }
-  }
+  // Every round counts (no warm-up round): the first runs' segments are compared too.
+  const interleaved = await interleavedRatio(
+    rounds,
+    async () => {
+      const r = await runSteno(model, wav);
+      steno.push(r);
+      log(
+        `round ${steno.length}/${rounds} steno: ${(r.transcribeMs / 1000).toFixed(2)} s transcribe, ${(r.loadMs / 1000).toFixed(2)} s load, ${(r.processMs / 1000).toFixed(2)} s process, ${r.segments.length} segments`,
+      );
+      return r.transcribeMs;
+    },
+    async () => {
+      const r = await runWhisperCli(cliOpts);
+      whisperCli.push(r);
+      log(
+        `round ${whisperCli.length}/${rounds} cli:   ${((r.totalMs - r.loadMs) / 1000).toFixed(2)} s transcribe, ${(r.loadMs / 1000).toFixed(2)} s load, ${(r.wallMs / 1000).toFixed(2)} s process, ${r.segments.length} segments`,
+      );
+      return r.totalMs - r.loadMs;
+    },
+    { warmup: 0 },
+  );
+  const roundRatios = interleaved.rounds.map((r) => r.ratio);
 
   const reference = whisperCli[0]!.segments;
   const identicalText = [...steno, ...whisperCli].every(
@@ -127,7 +129,10 @@ export default async function parity(args: string[]): Promise<Record<string, unk
   );
   const stenoMs = median(steno.map((r) => r.transcribeMs));
   const cliMs = median(whisperCli.map((r) => r.totalMs - r.loadMs));
-  const wallRatio = stenoMs / cliMs;
+  // A burst of load hits both runs of a round alike, so it moves a round's
+  // ratio less than either side's median; the median of rounds ignores the
+  // few rounds a burst did split.
+  const wallRatio = interleaved.medianRatio;
   return {
     quick,
     audio_s: seconds,
@@ -142,6 +147,10 @@ export default async function parity(args: string[]): Promise<Record<string, unk
     steno_transcribe_s: round(stenoMs / 1000),
     cli_transcribe_s: round(cliMs / 1000),
     wall_ratio: round(wallRatio),
+    round_ratios: roundRatios.map((r) => round(r)),
+    wall_ratio_spread: [round(Math.min(...roundRatios)), round(Math.max(...roundRatios))],
+    wall_ratio_of_medians: round(stenoMs / cliMs),
+    steno_first: interleaved.rounds.map((r) => r.aFirst),
     // Fastest against fastest: the runs least disturbed by other processes on a shared machine.
     wall_ratio_min: round(
       Math.min(...steno.map((r) => r.transcribeMs)) /
@@ -161,6 +170,6 @@ export default async function parity(args: string[]): Promise<Record<string, unk
       .map((a) => (a.startsWith(repoRoot) ? path.relative(repoRoot, a) : a))
       .join(' ')}`,
     loadavg_1m: [round(loadBefore, 2), round(os.loadavg()[0]!, 2)],
-    pass: identicalText && wallRatio <= MAX_WALL_RATIO,
+    pass: identicalText && identicalSegments && wallRatio <= MAX_WALL_RATIO,
   };
 }

@@ -12,7 +12,7 @@ import type { StenoEvent } from '../src/core/api/events';
 import { FileCapture } from '../src/main/capture/file-capture';
 import type { RecordingSession } from '../src/main/recording/session';
 import type { LiveTranscriber } from '../src/main/transcription/live-transcriber';
-import { StenoService } from '../src/main/services/steno-service';
+import { StenoService, type StenoServiceOptions } from '../src/main/services/steno-service';
 import { call, forEachTranscriptPage } from '../src/main/services/service-client';
 
 export interface LiveRun {
@@ -22,6 +22,13 @@ export interface LiveRun {
   capture: FileCapture;
   transcriber: LiveTranscriber;
   segments: { segment: TranscriptSegment; atMs: number }[];
+  /**
+   * performance.now() when the capture started delivering: time 0 of the
+   * recording (audio second t is "spoken" at captureStartedAtMs + t * 1000).
+   */
+  readonly captureStartedAtMs: number;
+  /** performance.now() when the model host first reported ready (null until it has). */
+  readonly hostReadyAtMs: number | null;
   /** Stops the recording, waits for the final transcript and reads it back. */
   finish(): Promise<Transcript>;
   dispose(): void;
@@ -35,6 +42,16 @@ export const BENCH_HOST_OPTIONS: HostOptions = {
   embeddingWindowS: 1.5,
 };
 
+/** A FileCapture that notes when it was started, on the clock of performance.now(). */
+class StartTimedFileCapture extends FileCapture {
+  startedAtMs: number | null = null;
+
+  override start(): void {
+    this.startedAtMs = performance.now();
+    super.start();
+  }
+}
+
 export async function startLiveRun(
   wav: string | Buffer,
   models: Omit<HostModelPaths, 'vad'>,
@@ -45,14 +62,22 @@ export async function startLiveRun(
     /** Sees every API event (for benchmarks of the event stream). */
     onEvent?: (e: StenoEvent) => void;
     metricsIntervalMs?: number;
+    /**
+     * Session knobs. With manual pacing, audio arrives only when the caller
+     * pumps, which it cannot do before startRecording resolved (after the
+     * model host is ready): a host slower to start than the no-data watchdog
+     * ends such a recording, so manual callers raise `watchdogMs`.
+     */
+    session?: StenoServiceOptions['session'];
   },
 ): Promise<LiveRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-bench-'));
-  const capture = new FileCapture(wav, { pacing: opts.pacing, loop: opts.loop });
+  const capture = new StartTimedFileCapture(wav, { pacing: opts.pacing, loop: opts.loop });
   const service = await StenoService.create({
     dataDir: dir,
     capture: { listDevices: () => [], open: () => capture },
     ...(opts.metricsIntervalMs ? { metricsIntervalMs: opts.metricsIntervalMs } : {}),
+    ...(opts.session ? { session: opts.session } : {}),
   });
   const options = { ...BENCH_HOST_OPTIONS, ...opts.options };
   service.settings.override({
@@ -66,9 +91,12 @@ export async function startLiveRun(
     autoStopAfterHours: null,
   });
   const segments: LiveRun['segments'] = [];
+  let hostReadyAtMs: number | null = null;
   const sub = service.onDidEvent((e) => {
     if (e.type === 'transcript.segment')
       segments.push({ segment: e.segment, atMs: performance.now() });
+    if (e.type === 'host.state' && e.state === 'ready' && hostReadyAtMs === null)
+      hostReadyAtMs = performance.now();
     if (e.type === 'error') process.stderr.write(`bench: ${e.context}: ${e.error.message}\n`);
     opts.onEvent?.(e);
   });
@@ -79,6 +107,14 @@ export async function startLiveRun(
     service.dispose();
     throw new Error('the live transcript did not start (see the error above)');
   }
+  // RecordingSession.start starts the capture before startRecording resolves.
+  const captureStartedAtMs = capture.startedAtMs;
+  if (captureStartedAtMs === null) {
+    sub.dispose();
+    service.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error('the recording started without starting its capture');
+  }
   return {
     dir,
     service,
@@ -86,6 +122,10 @@ export async function startLiveRun(
     capture,
     transcriber: current.transcriber,
     segments,
+    captureStartedAtMs,
+    get hostReadyAtMs() {
+      return hostReadyAtMs;
+    },
     async finish() {
       await call(service, 'stopRecording', {});
       await service.recorder.whenIdle();
