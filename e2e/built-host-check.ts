@@ -8,13 +8,14 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { testModels } from '../src/testing/test-models';
 import { bundledVadModelPath } from '../src/main/models';
+import { HOST_ENV } from '../src/main/transcription/host-process';
 import { REPO_ROOT } from './support/steno-cli';
 
 const models = await testModels();
 const host = fork(path.join(REPO_ROOT, 'out/main/host.js'), [], {
   serialization: 'advanced',
   stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' },
+  env: { ...process.env, ...HOST_ENV },
 });
 const timer = setTimeout(() => {
   console.error('built-host-check: no answer from out/main/host.js within 60 s');

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
@@ -153,7 +154,10 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((e: unknown) => {
-  console.log(JSON.stringify({ ok: false, error: String((e as Error)?.message ?? e) }));
-  process.exitCode = 1;
-});
+// Run as a script only; other harnesses import syntheticAudio from here.
+if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
+  main().catch((e: unknown) => {
+    console.log(JSON.stringify({ ok: false, error: String((e as Error)?.message ?? e) }));
+    process.exitCode = 1;
+  });
+}

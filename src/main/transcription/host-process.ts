@@ -33,8 +33,17 @@ export interface HostExit {
 
 export type HostLauncher = () => HostConnection;
 
-/** Allocator setting from DESIGN.md: kept the host's RSS at 84 MB instead of 337 MB after model load/free cycles. */
-export const HOST_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+/**
+ * glibc allocator settings for the host. The mmap threshold is DESIGN.md's:
+ * it kept the host's RSS at 84 MB instead of 337 MB after model load/free
+ * cycles. With it alone, whisper.cpp's compute buffers still land in a new
+ * malloc arena now and then (its worker threads come and go, up to 8 arenas a
+ * core) and each arena keeps what it once held: RSS rose in steps of about
+ * 7 MB over 100 load/transcribe/free cycles (95 -> 116 MB, 0.033 MB a cycle
+ * over cycles 20-100). Two arenas kept it flat (98 -> 103 MB) and the
+ * embedder's plateau at 123 MB instead of 142 (src/host/native-cycles.test.ts).
+ */
+export const HOST_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' } as const;
 const STDERR_TAIL_BYTES = 8192;
 
 /**

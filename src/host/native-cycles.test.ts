@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { HOST_ENV } from '../main/transcription/host-process';
+import { ensureWhisperModel } from '../testing/ggml-whisper-model';
+import { slopePerX } from '../testing/least-squares';
+import { ensureSpeakerEmbeddingModel } from '../testing/speaker-model';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHILD = path.join(repoRoot, 'src/testing/native-cycles-child.ts');
+const CYCLES = 100;
+/** The first cycles fill allocator arenas and caches; the trend after them is what grows. */
+const FIRST_COUNTED_CYCLE = 20;
+const MAX_SLOPE_MB_PER_CYCLE = 0.05;
+const CHILD_TIMEOUT_MS = 540_000;
+
+interface CyclesResult {
+  whisperRssBytes: number[];
+  embedderRssBytes: number[];
+}
+
+/**
+ * The child runs both models in one process with the host's allocator
+ * settings (HOST_ENV), as the model host does; a native crash ends only it.
+ */
+function runCycles(
+  whisper: string,
+  embedding: string,
+  options: { cycles: number; leakKb?: number },
+): Promise<CyclesResult> {
+  return new Promise((resolve, reject) => {
+    const args = ['--expose-gc', '--import', 'tsx', CHILD, '--whisper', whisper];
+    args.push('--embedding', embedding, '--cycles', String(options.cycles));
+    args.push('--leak-kb', String(options.leakKb ?? 0));
+    const child = spawn(
+      process.execPath,
+      args,
+      // Killed if it outlives its test, which does not stop it by timing out.
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...HOST_ENV },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: CHILD_TIMEOUT_MS,
+      },
+    );
+    let stdout = '';
+    let stderrTail = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    // whisper.cpp logs every load; only the tail matters when something fails.
+    child.stderr.on('data', (d: Buffer) => (stderrTail = (stderrTail + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== 0) {
+        reject(new Error(`native-cycles child ended with ${code ?? signal}:\n${stderrTail}`));
+        return;
+      }
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as CyclesResult);
+    });
+  });
+}
+
+function slopeMbPerCycle(rssBytes: number[], firstCounted = FIRST_COUNTED_CYCLE): number {
+  const counted = rssBytes.slice(firstCounted - 1);
+  const cycles = counted.map((_, i) => firstCounted + i);
+  return slopePerX(cycles, counted.map((b) => b / 1024 / 1024));
+}
+
+describe('native memory of the models over load/use/free cycles', () => {
+  it(`${CYCLES} cycles of the Whisper engine and of the speaker embedder in one process keep RSS flat`, async () => {
+    const whisper = await ensureWhisperModel('micro');
+    const embedding = await ensureSpeakerEmbeddingModel();
+    const result = await runCycles(whisper, embedding, { cycles: CYCLES });
+    expect(result.whisperRssBytes).toHaveLength(CYCLES);
+    expect(result.embedderRssBytes).toHaveLength(CYCLES);
+    const whisperSlope = slopeMbPerCycle(result.whisperRssBytes);
+    const embedderSlope = slopeMbPerCycle(result.embedderRssBytes);
+    const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+    console.log(
+      `native cycles: whisper RSS ${mb(result.whisperRssBytes[0]!)} -> ${mb(result.whisperRssBytes.at(-1)!)} MB, ` +
+        `slope ${whisperSlope.toFixed(4)} MB/cycle; embedder RSS ${mb(result.embedderRssBytes[0]!)} -> ` +
+        `${mb(result.embedderRssBytes.at(-1)!)} MB, slope ${embedderSlope.toFixed(4)} MB/cycle ` +
+        `(cycles ${FIRST_COUNTED_CYCLE}-${CYCLES})`,
+    );
+    expect(whisperSlope).toBeLessThanOrEqual(MAX_SLOPE_MB_PER_CYCLE);
+    expect(embedderSlope).toBeLessThanOrEqual(MAX_SLOPE_MB_PER_CYCLE);
+  }, 600_000);
+
+  it('the same measurement sees a leak of 100 KiB a cycle', async () => {
+    const whisper = await ensureWhisperModel('micro');
+    const embedding = await ensureSpeakerEmbeddingModel();
+    const result = await runCycles(whisper, embedding, { cycles: 30, leakKb: 100 });
+    // 100 KiB = 0.098 MB a cycle, twice the bound.
+    expect(slopeMbPerCycle(result.whisperRssBytes, 10)).toBeGreaterThan(MAX_SLOPE_MB_PER_CYCLE);
+    expect(slopeMbPerCycle(result.embedderRssBytes, 10)).toBeGreaterThan(MAX_SLOPE_MB_PER_CYCLE);
+  }, 300_000);
+});
