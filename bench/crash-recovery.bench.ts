@@ -3,7 +3,7 @@
  * uniformly random moments 0.5-30 s into a recording of known speech played
  * into the virtual microphone; after each kill the next `steno list` recovers
  * it and the recovered file is compared with what was played. The logic and
- * the definitions of every figure are in src/testing/crash-recovery-run.ts.
+ * the definitions of every figure are in e2e/support/crash-recovery-run.ts.
  *
  *   npm run bench -- crash-recovery              50 kills
  *   npm run bench -- crash-recovery --quick      10 kills
@@ -13,7 +13,7 @@
  * temp_files_left = 0, orphan_processes = 0.
  */
 import { requireVirtualMic } from '../e2e/support/virtual-mic';
-import { runCrashRecovery } from '../src/testing/crash-recovery-run';
+import { runCrashRecovery } from '../e2e/support/crash-recovery-run';
 import { loadAverage1m } from './support';
 
 export default async function crashRecovery(args: string[]): Promise<Record<string, unknown>> {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { FileSystemLayer } from '../src/main/fs-layer';
+import { descendants, rssOf, treeRss } from '../src/testing/process-tree';
 
 export function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
@@ -33,49 +34,8 @@ export function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
-/** RSS of a process from /proc, bytes (0 when it is gone). */
-export function rssOf(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Pids of all descendants of `pid`, read from /proc directly (running `ps`
- * would itself be a descendant).
- */
-export function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // The command name may contain spaces and parentheses: ppid follows the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid)!.push(Number(entry));
-  }
-  const result: number[] = [];
-  const stack = [...(children.get(pid) ?? [])];
-  while (stack.length) {
-    const p = stack.pop()!;
-    result.push(p);
-    stack.push(...(children.get(p) ?? []));
-  }
-  return result;
-}
-
-/** RSS of a process and all its descendants, bytes. */
-export function treeRss(pid: number): number {
-  return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssOf(p), 0);
-}
+// Process-tree readings live with the test scaffolding, which uses them too.
+export { descendants, rssOf, treeRss };
 
 /** One round of an interleaved comparison: both sides' values and `a / b`. */
 export interface InterleavedRound {

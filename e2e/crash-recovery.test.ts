@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CRASH_BOUNDS, runCrashRecovery } from '../src/testing/crash-recovery-run';
+import { CRASH_BOUNDS, runCrashRecovery } from './support/crash-recovery-run';
 import { requireVirtualMic } from './support/virtual-mic';
 
 const KILLS = 3;
