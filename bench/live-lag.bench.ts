@@ -16,7 +16,7 @@ import { ensureSpeakerEmbeddingModel } from '../src/testing/speaker-model';
 import { ensureSyntheticMeeting } from '../src/testing/synthetic-meeting';
 import { gc, mb, percentile, round } from './support';
 import { startLiveRun } from './support-live';
-import { turnLatencies } from './turn-latency';
+import { turnLatencies } from '../src/testing/turn-latency';
 
 const MAX_CREEP = 1.2;
 /**

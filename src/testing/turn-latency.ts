@@ -97,5 +97,7 @@ export function turnLatencies(
       else latencies.push({ loop, turn, endS, latencyS: arrived - endS });
     });
   }
+  // Built turn by turn; a short turn spoken over a longer one ends before it.
+  latencies.sort((a, b) => a.endS - b.endS);
   return { latencies, missed, unmatchedSegments, multiTurnSegments };
 }
