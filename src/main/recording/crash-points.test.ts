@@ -481,11 +481,13 @@ describe('a crash during the meta.json rename', () => {
     leaveTempUnrenamed(metaPath, first);
     session.dispose();
     // The header was made durable before meta.json is first written: the WAV says 16 kHz.
-    await expectRecoveredExactly(store, session.id, {
+    const meta = await expectRecoveredExactly(store, session.id, {
       dataBytes: 0,
       syncedBytes: 0,
       sampleRate: RATE_16K,
     });
+    // With no meta.json left, recovery takes the format from the WAV, not its fallback.
+    expect(meta).toMatchObject({ sampleRate: RATE_16K, channels: 1 });
   });
 
   it("pause's meta.json ('paused'): temp written, not renamed; the old 'recording' one stays", async () => {

@@ -56,6 +56,8 @@ async function recoverOne(store: RecordingsStore, id: string): Promise<Recording
     .then(() => true)
     .catch(() => false);
   const now = new Date().toISOString();
+  // Without meta.json (a crash before its first rename) the format below is only
+  // a guess for a torn header; a readable header's own format replaces it.
   const base: RecordingMeta = meta ?? {
     version: 1,
     id,
@@ -85,6 +87,8 @@ async function recoverOne(store: RecordingsStore, id: string): Promise<Recording
     });
     updated = {
       ...base,
+      sampleRate: repaired.format.sampleRate,
+      channels: repaired.format.channels,
       state: 'recovered',
       durationS: repaired.durationS,
       recoveredAt: now,

@@ -57,7 +57,13 @@ describe('repairWavHeader', () => {
     expect(soxi('-s', file)).toBe(4800);
 
     const r = await repairWavHeader(file);
-    expect(r).toEqual({ dataBytes: audio.length, durationS: 1, isRf64: false, truncatedBytes: 0 });
+    expect(r).toEqual({
+      dataBytes: audio.length,
+      durationS: 1,
+      isRf64: false,
+      truncatedBytes: 0,
+      format: stereo,
+    });
     expect(headerOf(file).dataBytes).toBe(audio.length);
     expect(soxi('-s', file)).toBe(48000);
     expect(soxi('-D', file)).toBeCloseTo(1, 6);
@@ -87,6 +93,7 @@ describe('repairWavHeader', () => {
         durationS: whole / 4 / 48000,
         isRf64: false,
         truncatedBytes: onDisk % 4,
+        format: stereo,
       });
       expect(fs.statSync(file).size).toBe(80 + whole);
       expect(soxi('-s', file)).toBe(whole / 4);
@@ -110,8 +117,26 @@ describe('repairWavHeader', () => {
     await expect(repairWavHeader(file)).rejects.toMatchObject({ code: 'WAV_UNREADABLE' });
     const r = await repairWavHeader(file, { format: stereo });
     expect(r.dataBytes).toBe(9600);
+    expect(r.format).toEqual(stereo);
     expect(headerOf(file).format).toEqual(stereo);
     expect(soxRaw(file).equals(pcm(9600, 5))).toBe(true);
+  });
+
+  it("reports the file's own format when its header is readable, whatever fallback was given", async () => {
+    const file = path.join(dir, 'own-format.wav');
+    const mono16k: PcmFormat = { sampleRate: 16000, channels: 1, bitsPerSample: 16 };
+    fs.writeFileSync(file, Buffer.concat([buildWavHeader(mono16k, 0), pcm(3200, 9)]));
+    const r = await repairWavHeader(file, { format: stereo });
+    expect(r).toEqual({
+      dataBytes: 3200,
+      durationS: 0.1,
+      isRf64: false,
+      truncatedBytes: 0,
+      format: mono16k,
+    });
+    expect(headerOf(file).format).toEqual(mono16k);
+    expect(soxi('-r', file)).toBe(16000);
+    expect(soxi('-c', file)).toBe(1);
   });
 
   it('refuses files it would damage or that hold no audio', async () => {
@@ -172,6 +197,7 @@ describe('repairWavHeader', () => {
       durationS: dataBytes / 4 / 48000,
       isRf64: true,
       truncatedBytes: 3,
+      format: stereo,
     });
     expect(headerOf(file)).toEqual({ format: stereo, dataOffset: 80, dataBytes, isRf64: true });
     expect(fs.statSync(file).size).toBe(80 + dataBytes);

@@ -30,6 +30,12 @@ export interface RepairResult {
   isRf64: boolean;
   /** Bytes cut off the end of the file (a partial frame); 0 when not truncating. */
   truncatedBytes: number;
+  /**
+   * The format the header now states: the one the file's own header held, or
+   * `opts.format` when that header was unreadable. Callers record this one,
+   * not the format they passed in, since it is what the audio is read as.
+   */
+  format: PcmFormat;
 }
 
 export async function repairWavHeader(
@@ -75,6 +81,7 @@ export async function repairWavHeader(
       durationS: dataBytes / blockAlign / format.sampleRate,
       isRf64: needsRf64(dataBytes),
       truncatedBytes: truncate ? tail : 0,
+      format,
     };
   } catch (e) {
     if (!closed) {
