@@ -9,8 +9,8 @@
  *   node --expose-gc --import tsx src/testing/native-cycles-child.ts \
  *       --whisper FILE --embedding FILE [--cycles 100] [--leak-kb 0]
  *
- * `--leak-kb N` keeps N KiB of native memory (a zero-filled Buffer, so
- * resident) per cycle: the control that shows the measurement sees a leak.
+ * `--leak-kb N` keeps N KiB of native memory (a Buffer filled with a non-zero byte, so its pages are
+ * resident: calloc leaves fresh zero pages untouched) per cycle: the control that shows the measurement sees a leak.
  *
  * Prints one JSON line: { whisperRssBytes: number[], embedderRssBytes: number[] },
  * entry i being the RSS after cycle i + 1.
@@ -47,7 +47,8 @@ async function main(): Promise<void> {
       'leak-kb': { type: 'string', default: '0' },
     },
   });
-  if (!values.whisper || !values.embedding) throw new Error('--whisper and --embedding are required');
+  if (!values.whisper || !values.embedding)
+    throw new Error('--whisper and --embedding are required');
   const cycles = Number(values.cycles);
   const leakBytes = Number(values['leak-kb']) * 1024;
   // Capacity: one buffer per cycle of each phase when --leak-kb is set (the point of it).
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     const engine = await WhisperEngine.load(values.whisper, { threads: 2 });
     await engine.transcribe(audio, { maxTokens: 4 });
     await engine.dispose();
-    if (leakBytes > 0) kept.push(Buffer.alloc(leakBytes));
+    if (leakBytes > 0) kept.push(Buffer.alloc(leakBytes, 0xa5));
     whisperRssBytes.push(await settledRss());
     progress('whisper', i);
   }
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     const embedding = await embedder.embed(features);
     if (embedding.length === 0) throw new Error('empty embedding');
     embedder.dispose();
-    if (leakBytes > 0) kept.push(Buffer.alloc(leakBytes));
+    if (leakBytes > 0) kept.push(Buffer.alloc(leakBytes, 0xa5));
     embedderRssBytes.push(await settledRss());
     progress('embedder', i);
   }
