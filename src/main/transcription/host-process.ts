@@ -36,14 +36,17 @@ export type HostLauncher = () => HostConnection;
 /**
  * glibc allocator settings for the host. The mmap threshold is DESIGN.md's:
  * it kept the host's RSS at 84 MB instead of 337 MB after model load/free
- * cycles. With it alone, whisper.cpp's compute buffers still land in a new
- * malloc arena now and then (its worker threads come and go, up to 8 arenas a
- * core) and each arena keeps what it once held: RSS rose in steps of about
- * 7 MB over 100 load/transcribe/free cycles (95 -> 116 MB, 0.033 MB a cycle
- * over cycles 20-100). Two arenas kept it flat (98 -> 103 MB) and the
- * embedder's plateau at 123 MB instead of 142 (src/host/native-cycles.test.ts).
+ * cycles. With it alone, whisper.cpp's allocations still land in a new malloc
+ * arena now and then (its worker threads come and go, up to 8 arenas a core)
+ * and each arena keeps what it once held: RSS rose in steps over 100
+ * load/transcribe/free cycles (95 -> 116 MB). With two arenas it still rose
+ * 95 -> 105 MB until about cycle 60 (flat from there to 250); with one it
+ * rose 93 -> 95 MB by cycle 50 and the embedder's stayed at 114-115 MB
+ * instead of 142 (src/host/native-cycles.test.ts's child, runs by hand). The
+ * host's threads hardly allocate while they compute (ggml and onnxruntime
+ * keep their own buffers), so one arena costs no contention that shows.
  */
-export const HOST_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' } as const;
+export const HOST_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '1' } as const;
 const STDERR_TAIL_BYTES = 8192;
 
 /**

@@ -155,7 +155,7 @@ describe('UtilityHostConnection (Electron utilityProcess adapter)', () => {
     const { modulePath, options } = seen!;
     expect(modulePath).toMatch(/host[\\/]index\.ts$/);
     expect(options.env.MALLOC_MMAP_THRESHOLD_).toBe('131072');
-    expect(options.env.MALLOC_ARENA_MAX).toBe('2');
+    expect(options.env.MALLOC_ARENA_MAX).toBe('1');
     expect(options.stdio).toBe('pipe');
     expect(options.serviceName).toBe('Steno model host');
     conn.dispose();
