@@ -1,91 +1,91 @@
 /**
- * record-cpu: real-time capture from the (virtual) microphone into a WAV file,
- * in this process, through the same code as `steno record`. Reports the CPU
- * the process used while recording, as a percentage of one core, from 3 s
- * after start (device warm-up excluded) to just before stop, in consecutive
- * windows of 10 s.
+ * record-cpu: the CPU of the real `steno record --no-transcript --json`
+ * process (the CLI as a person runs it, tsx, its event output and all),
+ * measured from outside through /proc, against `arecord` recording the same
+ * device at the same format to a WAV file, measured the same way in the same
+ * run.
  *
- *   npm run bench -- record-cpu            12 windows (120 s)
- *   npm run bench -- record-cpu --quick    6 windows (60 s)
+ *   npm run bench -- record-cpu            5 pairs of 30 s windows
+ *   npm run bench -- record-cpu --quick    3 pairs of 10 s windows
  *
- * The gate reads the median window: the first window, which still carries
- * start-up costs, and a single window that a burst disturbed do not decide it.
- * Every periodic cost of recording (reads 5/s, watchdog 2/s, sync 1/s, folder
- * check every 2 s) recurs inside each window, so each window carries all of
- * it. The mean over all windows, the lowest window, each window's split by
- * thread and how busy the rest of the machine was are reported with it.
+ * Each run is one process started fresh; its window opens SETTLE_S after its
+ * audio started flowing (start-up, device warm-up and the first compilation
+ * of the capture path excluded) and spans `window_s` of wall time. CPU is
+ * utime + stime of the process (every thread) and of any descendants, in
+ * /proc's clock ticks, over the wall time of the same window; each thread's
+ * schedstat (ns) is reported beside it, since at arecord's level (about 3 ms
+ * a second) one tick is a large part of a window, and it splits the time by
+ * thread. Runs alternate Steno, arecord, Steno, arecord... and who goes
+ * first swaps every pair, so a drift in the machine's load hits both alike.
+ *
+ * The gate is `ratio_to_arecord` (Steno's median / arecord's median) <= 1.5
+ * and no frame dropped: an absolute share of a core does not carry from one
+ * machine to another (bench/README.md, record-cpu), the ratio to the
+ * plainest recorder of the same device does.
  */
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openNaudiodonCapture } from '../src/main/capture/naudiodon-capture';
-import { RecordingsStore } from '../src/main/recording/recordings-store';
-import { RecordingSession } from '../src/main/recording/session';
-import { gc, loadAverage1m, mb, median, round } from './support';
+import { parseWavHeader } from '../src/core/wav-format';
+import { requireVirtualMic } from '../e2e/support/virtual-mic';
+import { StenoProcess } from '../e2e/support/steno-cli';
+import {
+  clockTicksPerSecond,
+  cpuTicksOfTree,
+  threadCpuOfTree,
+  type ThreadCpu,
+  interleavedRatio,
+  loadAverage1m,
+  median,
+  round,
+} from './support';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const WINDOW_S = 10;
-const PROGRESS_S = 5;
+/** What Steno records by default (naudiodon-capture: 48 kHz preferred, mono first, 16-bit). */
+const SAMPLE_RATE = 48_000;
+const CHANNELS = 1;
+const BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * 2;
+/** From audio flowing to the window's start. */
+const SETTLE_S = 3;
+const RATIO_MAX = 1.5;
+/** How long Steno may take to start recording (tsx compiles the sources on a cold cache). */
+const START_TIMEOUT_MS = 60_000;
+/** How long a process may take to finish after SIGINT. */
+const STOP_TIMEOUT_MS = 30_000;
 
-/**
- * Busy and total jiffies of the whole machine from /proc/stat (every CPU), or
- * null where there is no /proc. Reported per window so a figure can be read
- * against what the rest of the machine was doing.
- */
-function machineJiffies(): { busy: number; total: number } | null {
-  try {
-    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal (guest is inside user).
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = f[3]! + f[4]!;
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
+/** Busy and total jiffies of the whole machine (every CPU) from /proc/stat. */
+function machineJiffies(): { busy: number; total: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is inside user).
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
 }
 
-/** One thread's scheduler figures from /proc/self/task/<tid>/schedstat. */
-interface ThreadSample {
-  name: string;
-  /** Time on a CPU so far, ns. */
-  runNs: number;
-  /** Times it was scheduled in so far (about one per wake-up). */
-  slices: number;
-}
-
-/**
- * Every thread of this process, by tid, or null where there is no /proc.
- * Capacity: one entry per thread (a few dozen).
- */
-function threadSamples(): Map<string, ThreadSample> | null {
-  try {
-    const out = new Map<string, ThreadSample>();
-    for (const tid of fs.readdirSync('/proc/self/task')) {
-      try {
-        const name = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-        const [runNs, , slices] = fs
-          .readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8')
-          .trim()
-          .split(' ')
-          .map(Number);
-        out.set(tid, { name, runNs: runNs!, slices: slices! });
-      } catch {
-        continue; // the thread ended meanwhile
-      }
-    }
-    return out;
-  } catch {
-    return null;
-  }
+/** One window of one process tree. */
+interface WindowCpu {
+  /** From utime + stime (clock ticks): every thread, ended ones included. */
+  cpuPct: number;
+  ticks: number;
+  /** From the threads' schedstat (ns): living threads only; see `threadsEnded`. */
+  cpuPctNs: number;
+  /** Threads present at the window's start and gone at its end (their time is missing from cpuPctNs). */
+  threadsEnded: number;
+  split: ThreadSplit;
+  wallS: number;
+  /** Processes in the tree at the window's end. */
+  processes: number;
+  /** How busy the whole machine was meanwhile, % of all CPUs. */
+  machineBusyPct: number;
 }
 
 /**
- * Where a window's CPU went, % of one core: the main (JavaScript) thread,
- * PulseAudio's client thread (`threaded-ml`, inside libpulse: its wake-up rate
- * follows the PulseAudio server, not Steno), and every other thread (PortAudio's,
- * libuv's pool, V8's). `wakeupsPerS`: scheduled-in count of all threads per second.
+ * Where a window's CPU went (from schedstat), % of one core: the main thread
+ * of the measured process, PulseAudio's client thread (`threaded-ml`, inside
+ * libpulse, in Steno through PortAudio and in arecord through ALSA's pulse
+ * plugin), and every other thread; wake-ups: times scheduled in, per second.
  */
 interface ThreadSplit {
   mainPct: number;
@@ -94,122 +94,328 @@ interface ThreadSplit {
   wakeupsPerS: number;
 }
 
-function threadSplit(
-  before: Map<string, ThreadSample>,
-  after: Map<string, ThreadSample>,
-  ms: number,
-): ThreadSplit {
-  const split = { mainPct: 0, pulseClientPct: 0, otherPct: 0, wakeupsPerS: 0 };
-  for (const [tid, t] of after) {
-    const t0 = before.get(tid) ?? { name: t.name, runNs: 0, slices: 0 };
-    const pct = ((t.runNs - t0.runNs) / 1e6 / ms) * 100;
-    split.wakeupsPerS += ((t.slices - t0.slices) / ms) * 1000;
-    if (tid === String(process.pid)) split.mainPct += pct;
-    else if (t.name === 'threaded-ml') split.pulseClientPct += pct;
-    else split.otherPct += pct;
+/** A reading of the tree, timed at the middle of its /proc walk. */
+function readTree(pid: number): {
+  ticks: number;
+  processes: number;
+  threads: Map<string, ThreadCpu>;
+  atMs: number;
+} {
+  const t0 = performance.now();
+  const { ticks, processes } = cpuTicksOfTree(pid);
+  const threads = threadCpuOfTree(pid);
+  return { ticks, processes, threads, atMs: (t0 + performance.now()) / 2 };
+}
+
+async function measureWindow(pid: number, seconds: number, clkTck: number): Promise<WindowCpu> {
+  const m0 = machineJiffies();
+  const a = readTree(pid);
+  await sleep(seconds * 1000);
+  const b = readTree(pid);
+  const m1 = machineJiffies();
+  const ticks = b.ticks - a.ticks;
+  const wallS = (b.atMs - a.atMs) / 1000;
+  const pct = (ns: number) => (ns / 1e9 / wallS) * 100;
+  const split: ThreadSplit = { mainPct: 0, pulseClientPct: 0, otherPct: 0, wakeupsPerS: 0 };
+  let runNs = 0;
+  for (const [key, t] of b.threads) {
+    const t0 = a.threads.get(key) ?? { runNs: 0, slices: 0 }; // started inside the window
+    const ns = t.runNs - t0.runNs;
+    runNs += ns;
+    split.wakeupsPerS += (t.slices - t0.slices) / wallS;
+    if (t.tid === pid) split.mainPct += pct(ns);
+    else if (t.name === 'threaded-ml') split.pulseClientPct += pct(ns);
+    else split.otherPct += pct(ns);
   }
-  return split;
+  return {
+    cpuPct: (ticks / clkTck / wallS) * 100,
+    ticks,
+    cpuPctNs: pct(runNs),
+    threadsEnded: [...a.threads.keys()].filter((k) => !b.threads.has(k)).length,
+    split,
+    wallS,
+    processes: b.processes,
+    machineBusyPct: ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100,
+  };
 }
 
-/** CPU of this process over the last `ms` of wall time, % of one core. */
-function cpuPercent(cpu: NodeJS.CpuUsage, ms: number): number {
-  return ((cpu.user + cpu.system) / 1000 / ms) * 100;
+/** Resolves with `p`, or rejects after `ms` with `what`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
-/** Medians over the windows of each part of the thread split (reported, not gated). */
-function medianSplit(splits: (ThreadSplit | null)[]): Record<string, number> {
-  const known = splits.filter((x): x is ThreadSplit => x !== null);
-  if (known.length === 0) return {};
-  const m = (f: (x: ThreadSplit) => number) => round(median(known.map(f)), 2);
+interface StenoRun extends WindowCpu {
+  framesDropped: number;
+  state: string;
+  durationS: number;
+}
+
+/**
+ * One `steno record --no-transcript --json` from start to Ctrl-C (SIGINT),
+ * with its own data folder (STENO_HOME: default settings, its native log) and
+ * recordings folder under `dir`, both removed afterwards.
+ */
+async function runSteno(dir: string, n: number, windowS: number, clkTck: number) {
+  const home = path.join(dir, `steno-${n}`);
+  const p = new StenoProcess(
+    ['record', '--no-transcript', '--json', '--out', path.join(home, 'recordings')],
+    // A person's shell has no NODE_OPTIONS of the benchmark's.
+    { STENO_HOME: home, NODE_OPTIONS: undefined },
+  );
+  try {
+    const exitedEarly = p.exited.then(({ code, signal }): never => {
+      throw new Error(
+        `steno record exited (code ${code}, signal ${signal}) before recording; stderr tail:\n${p.stderr.slice(-2000)}`,
+      );
+    });
+    // It settles, later, when the process ends after the window: that is no failure.
+    exitedEarly.catch(() => {});
+    const started = await Promise.race([
+      p.waitFor(
+        (e) =>
+          e.type === 'recording.state' &&
+          (e.recording as { state?: string } | undefined)?.state === 'recording',
+        START_TIMEOUT_MS,
+      ),
+      exitedEarly,
+    ]);
+    const recording = started.recording as { sampleRate: number; device: string };
+    if (recording.sampleRate !== SAMPLE_RATE) {
+      throw new Error(
+        `steno recorded at ${recording.sampleRate} Hz, not ${SAMPLE_RATE}: arecord would not record the same`,
+      );
+    }
+    await sleep(SETTLE_S * 1000);
+    const w = await measureWindow(p.child.pid!, windowS, clkTck);
+    p.child.kill('SIGINT');
+    await within(p.exited, STOP_TIMEOUT_MS, 'steno record did not finish within 30 s of Ctrl-C');
+    const end = p.ended();
+    if (!end)
+      throw new Error(`steno record reported no end; stderr tail:\n${p.stderr.slice(-2000)}`);
+    const finished = p.last('recording.finished');
+    const channels = (finished?.recording as { channels?: number } | undefined)?.channels;
+    if (finished && channels !== CHANNELS) {
+      throw new Error(`steno recorded ${channels} channels, not ${CHANNELS}`);
+    }
+    const run: StenoRun = {
+      ...w,
+      framesDropped: end.droppedFrames,
+      state: end.state,
+      durationS: end.durationS,
+    };
+    return { run, device: recording.device };
+  } finally {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+interface ArecordRun extends WindowCpu {
+  overruns: number;
+  durationS: number;
+}
+
+/** Fails with one sentence on what to install when arecord is missing. */
+function requireArecord(): void {
+  const r = spawnSync('arecord', ['--version'], { encoding: 'utf8' });
+  if (r.error) {
+    throw new Error(
+      'arecord is not installed; install alsa-utils (apt-get install alsa-utils) to run record-cpu.',
+    );
+  }
+}
+
+/**
+ * One `arecord` of ALSA's `default` device (PulseAudio's default source, the
+ * one Steno's default device reaches too) at Steno's format to a WAV file,
+ * with its ordinary output, stopped with SIGINT as a person would.
+ */
+async function runArecord(dir: string, n: number, windowS: number, clkTck: number) {
+  const file = path.join(dir, `arecord-${n}.wav`);
+  const child = spawn(
+    'arecord',
+    [
+      '-D',
+      'default',
+      '-f',
+      'S16_LE',
+      '-r',
+      `${SAMPLE_RATE}`,
+      '-c',
+      `${CHANNELS}`,
+      '-t',
+      'wav',
+      file,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    // Audio flows once the file grows past its header.
+    const deadline = performance.now() + START_TIMEOUT_MS;
+    while (!(fs.existsSync(file) && fs.statSync(file).size > 44)) {
+      if (child.exitCode !== null || performance.now() > deadline) {
+        throw new Error(
+          `arecord could not record from ALSA's "default" device (${stderr.trim() || 'no output'}); ` +
+            "install libasound2-plugins so that ALSA's default is PulseAudio.",
+        );
+      }
+      await sleep(20);
+    }
+    await sleep(SETTLE_S * 1000);
+    const w = await measureWindow(child.pid!, windowS, clkTck);
+    child.kill('SIGINT');
+    // arecord exits 1 when a signal stopped it; its file is then complete.
+    const code = await within(
+      exited,
+      STOP_TIMEOUT_MS,
+      'arecord did not stop within 30 s of SIGINT',
+    );
+    if (code !== 0 && code !== 1) throw new Error(`arecord exited with ${code}: ${stderr.trim()}`);
+    const fd = fs.openSync(file, 'r');
+    const head = Buffer.alloc(4096);
+    const got = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    const header = parseWavHeader(head.subarray(0, got));
+    const { format } = header;
+    if (format.sampleRate !== SAMPLE_RATE || format.channels !== CHANNELS) {
+      throw new Error(
+        `arecord wrote ${format.sampleRate} Hz, ${format.channels} channels instead of Steno's format`,
+      );
+    }
+    const run: ArecordRun = {
+      ...w,
+      overruns: (stderr.match(/overrun/g) ?? []).length,
+      durationS: header.dataBytes / BYTES_PER_SECOND,
+    };
+    return run;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** Medians over the runs of each part of the thread split (reported, not gated). */
+function medianSplit(runs: WindowCpu[]): Record<string, number> {
+  const m = (f: (x: ThreadSplit) => number) => round(median(runs.map((r) => f(r.split))), 3);
   return {
     main_thread_pct: m((x) => x.mainPct),
     pulse_client_thread_pct: m((x) => x.pulseClientPct),
     other_threads_pct: m((x) => x.otherPct),
-    wakeups_per_s: Math.round(median(known.map((x) => x.wakeupsPerS))),
+    wakeups_per_s: Math.round(median(runs.map((r) => r.split.wakeupsPerS))),
   };
 }
 
+/** PulseAudio's default source, which ALSA's `default` reads. */
+function pulseDefaultSource(): string {
+  const info = execFileSync('pactl', ['info'], { encoding: 'utf8' });
+  return /^Default Source: (.*)$/m.exec(info)?.[1]?.trim() ?? 'unknown';
+}
+
 export default async function recordCpu(args: string[]): Promise<Record<string, unknown>> {
-  const windows = args.includes('--quick') ? 6 : 12;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-cpu-'));
+  const quick = args.includes('--quick');
+  const runs = quick ? 3 : 5;
+  const windowS = quick ? 10 : 30;
+  requireVirtualMic();
+  requireArecord();
+  const clkTck = clockTicksPerSecond();
+  const source = pulseDefaultSource();
   const loadStart = loadAverage1m();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-cpu-'));
+  // Capacity: exactly `runs` entries each, one per pair, in the order run.
+  const stenoRuns: StenoRun[] = [];
+  const arecordRuns: ArecordRun[] = [];
+  let device = 'unknown';
   try {
-    const store = new RecordingsStore(dir);
-    const capture = openNaudiodonCapture();
-    const session = await RecordingSession.start({ store, capture });
-    // Steady state: device start-up and the first JIT compilation of the
-    // capture path are excluded.
-    await sleep(3000);
-    // The garbage of starting this process (module compilation, fixtures)
-    // is collected now, so that V8's memory reducer does not collect it
-    // inside the window: what is measured is recording's own cost,
-    // including the collection of its own garbage.
-    gc();
-    const rssStart = process.memoryUsage().rss;
-    const cpuStart = process.cpuUsage();
-    const tStart = performance.now();
-    // Capacity: exactly `windows` entries.
-    const windowPct: number[] = [];
-    // Capacity: exactly `windows` entries; the machine's busy share, all CPUs, %.
-    const machineBusyPct: (number | null)[] = [];
-    // Capacity: exactly `windows` entries; null where there is no /proc.
-    const splits: (ThreadSplit | null)[] = [];
-    for (let w = 0; w < windows; w++) {
-      const cpu0 = process.cpuUsage();
-      const m0 = machineJiffies();
-      const th0 = threadSamples();
-      const t0 = performance.now();
-      for (let s = 0; s < WINDOW_S; s += PROGRESS_S) await sleep(PROGRESS_S * 1000);
-      const windowMs = performance.now() - t0;
-      const pct = cpuPercent(process.cpuUsage(cpu0), windowMs);
-      const m1 = machineJiffies();
-      const th1 = threadSamples();
-      const split = th0 && th1 ? threadSplit(th0, th1, windowMs) : null;
-      splits.push(split);
-      const busy = m0 && m1 ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : null;
-      windowPct.push(pct);
-      machineBusyPct.push(busy === null ? null : round(busy, 1));
-      process.stderr.write(
-        `record-cpu: window ${w + 1}/${windows} (${WINDOW_S} s): ${pct.toFixed(2)}% of a core` +
-          (split
-            ? ` (main ${split.mainPct.toFixed(2)}, PulseAudio client ${split.pulseClientPct.toFixed(2)}, ` +
-              `other ${split.otherPct.toFixed(2)}; ${split.wakeupsPerS.toFixed(0)} wake-ups/s)`
-            : '') +
-          (busy === null
-            ? '\n'
-            : `, machine ${busy.toFixed(0)}% busy (${os.cpus().length} CPUs)\n`),
-      );
-    }
-    const cpu = process.cpuUsage(cpuStart);
-    const wallMs = performance.now() - tStart;
-    const rssEnd = process.memoryUsage().rss;
-    const meta = await session.stop();
-    const stats = session.stats;
-    session.dispose();
-    const medianPct = median(windowPct);
-    const result = {
-      seconds: windows * WINDOW_S,
-      window_s: WINDOW_S,
-      cpu_pct_of_core: round(medianPct, 2),
-      cpu_pct_mean: round(cpuPercent(cpu, wallMs), 2),
-      cpu_pct_min_window: round(Math.min(...windowPct), 2),
-      cpu_pct_windows: windowPct.map((p) => round(p, 2)),
-      machine_busy_pct_windows: machineBusyPct,
-      ...medianSplit(splits),
-      cpu_user_ms: Math.round(cpu.user / 1000),
-      cpu_system_ms: Math.round(cpu.system / 1000),
-      rss_mb_start: mb(rssStart),
-      rss_mb_end: mb(rssEnd),
-      duration_s: meta.durationS,
-      frames_dropped: stats.droppedFrames,
-      sample_rate: stats.sampleRate,
-      device: capture.deviceName,
-      loadavg_1m: [loadStart, loadAverage1m()],
-      bound: { cpu_pct_of_core_max: 2 },
-    };
+    const { rounds } = await interleavedRatio(
+      runs,
+      async () => {
+        const r = await runSteno(dir, stenoRuns.length, windowS, clkTck);
+        device = r.device;
+        stenoRuns.push(r.run);
+        return r.run.cpuPct;
+      },
+      async () => {
+        const r = await runArecord(dir, arecordRuns.length, windowS, clkTck);
+        arecordRuns.push(r);
+        return r.cpuPct;
+      },
+      {
+        warmup: 0,
+        onRound: (i, r) =>
+          process.stderr.write(
+            `record-cpu: pair ${i + 1}/${runs} (${r.aFirst ? 'steno' : 'arecord'} first, ${windowS} s each): ` +
+              `steno ${r.a.toFixed(2)}%, arecord ${r.b.toFixed(2)}% of a core, ratio ${r.ratio.toFixed(2)}; ` +
+              `machine ${stenoRuns.at(-1)!.machineBusyPct.toFixed(0)}% / ${arecordRuns.at(-1)!.machineBusyPct.toFixed(0)}% busy\n`,
+          ),
+      },
+    );
+    const stenoPct = median(stenoRuns.map((r) => r.cpuPct));
+    const arecordPct = median(arecordRuns.map((r) => r.cpuPct));
+    const ratio = stenoPct / arecordPct;
+    const pairRatios = rounds.map((r) => r.ratio);
+    const framesDropped = stenoRuns.reduce((s, r) => s + r.framesDropped, 0);
+    const complete = stenoRuns.filter((r) => r.state === 'complete').length;
+    // Each recording must cover its window: a process that stopped delivering
+    // audio would measure as cheap.
+    const minCoveredS = windowS + SETTLE_S / 2;
+    const covered =
+      stenoRuns.every((r) => r.durationS >= minCoveredS) &&
+      arecordRuns.every((r) => r.durationS >= minCoveredS);
+    const r2 = (xs: number[]) => xs.map((x) => round(x, 2));
+    const r3 = (xs: number[]) => xs.map((x) => round(x, 3));
+    const stenoNsPct = median(stenoRuns.map((r) => r.cpuPctNs));
+    const arecordNsPct = median(arecordRuns.map((r) => r.cpuPctNs));
     return {
-      ...result,
-      pass: medianPct <= 2 && stats.droppedFrames === 0 && meta.state === 'complete',
+      runs,
+      window_s: windowS,
+      settle_s: SETTLE_S,
+      clk_tck: clkTck,
+      one_tick_pct: round(100 / clkTck / windowS, 3),
+      steno_cpu_pct: round(stenoPct, 2),
+      arecord_cpu_pct: round(arecordPct, 2),
+      ratio_to_arecord: round(ratio, 3),
+      steno_cpu_pct_runs: r2(stenoRuns.map((r) => r.cpuPct)),
+      arecord_cpu_pct_runs: r2(arecordRuns.map((r) => r.cpuPct)),
+      steno_ticks_runs: stenoRuns.map((r) => r.ticks),
+      arecord_ticks_runs: arecordRuns.map((r) => r.ticks),
+      steno_cpu_pct_ns: round(stenoNsPct, 3),
+      arecord_cpu_pct_ns: round(arecordNsPct, 3),
+      ratio_to_arecord_ns: round(stenoNsPct / arecordNsPct, 3),
+      steno_cpu_pct_ns_runs: r3(stenoRuns.map((r) => r.cpuPctNs)),
+      arecord_cpu_pct_ns_runs: r3(arecordRuns.map((r) => r.cpuPctNs)),
+      threads_ended_in_windows: [...stenoRuns, ...arecordRuns].reduce(
+        (s, r) => s + r.threadsEnded,
+        0,
+      ),
+      steno_split: medianSplit(stenoRuns),
+      arecord_split: medianSplit(arecordRuns),
+      steno_first_runs: rounds.map((r) => r.aFirst),
+      pair_ratios: r2(pairRatios),
+      pair_ratio_median: round(median(pairRatios), 3),
+      pair_ratio_min: round(Math.min(...pairRatios), 3),
+      pair_ratio_max: round(Math.max(...pairRatios), 3),
+      frames_dropped: framesDropped,
+      steno_complete_runs: complete,
+      steno_duration_s_runs: r2(stenoRuns.map((r) => r.durationS)),
+      arecord_duration_s_runs: r2(arecordRuns.map((r) => r.durationS)),
+      arecord_overruns: arecordRuns.reduce((s, r) => s + r.overruns, 0),
+      steno_processes: Math.max(...stenoRuns.map((r) => r.processes)),
+      machine_busy_pct_steno_runs: stenoRuns.map((r) => Math.round(r.machineBusyPct)),
+      machine_busy_pct_arecord_runs: arecordRuns.map((r) => Math.round(r.machineBusyPct)),
+      device,
+      pulse_default_source: source,
+      format: `${SAMPLE_RATE} Hz, ${CHANNELS === 1 ? 'mono' : `${CHANNELS} channels`}, s16`,
+      loadavg_1m: [loadStart, loadAverage1m()],
+      bound: { ratio_to_arecord_max: RATIO_MAX, frames_dropped: 0 },
+      pass:
+        ratio <= RATIO_MAX && framesDropped === 0 && complete === runs && covered && arecordPct > 0,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
