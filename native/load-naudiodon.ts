@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { StenoError } from '../src/core/errors';
 
 /**
@@ -46,10 +45,25 @@ interface Addon {
   create(options: { inOptions: NaudiodonInOptions }): AddonAudioIO;
 }
 
-/** An input stream: a Readable of PCM buffers of `bytesPerRead` bytes. */
+/** Where an input's reads go; each is called on the main thread. */
+export interface NaudiodonInputHandlers {
+  /** One read: `bytesPerRead` bytes, or fewer for the last one before the end. */
+  onData(chunk: Buffer): void;
+  /** The addon reported an error; no read follows. */
+  onError(err: Error): void;
+  /** The stream finished after `quit` (the last data came before this); no read follows. */
+  onEnd(): void;
+}
+
+/** An input stream delivering PCM reads of `bytesPerRead` bytes. */
 export interface NaudiodonInput {
-  readonly readable: Readable;
-  start(): void;
+  /**
+   * Starts the device, then reads in a loop, one read pending at a time,
+   * until the stream ends or fails. Throws (without reading) when PortAudio
+   * cannot start: a read pending on a never-started device would block the
+   * process from exiting.
+   */
+  start(handlers: NaudiodonInputHandlers): void;
   /**
    * Stops the device, once: later calls return the first call's promise (a
    * second quit hangs in the addon). 'WAIT' lets PortAudio finish; 'ABORT'
@@ -101,27 +115,26 @@ function openInput(
 ): NaudiodonInput {
   // Throws (catchable) when PortAudio refuses the format or the device.
   const io = addon.create({ inOptions: options });
-  const readable = new Readable({
-    highWaterMark: bytesPerRead,
-    read() {
-      io.read(bytesPerRead).then(
-        (result) => {
-          if (result.err) {
-            readable.destroy(result.err);
-            return;
-          }
-          // The addon returns the last partial read with `finished`: keep it.
-          if (result.buf && result.buf.byteLength > 0) readable.push(result.buf);
-          if (result.finished) readable.push(null);
-        },
-        (err: unknown) => readable.destroy(err as Error),
-      );
-    },
-  });
   let quitting: Promise<void> | null = null;
   return {
-    readable,
-    start: () => io.start(),
+    start(handlers) {
+      io.start();
+      // A plain loop instead of a Readable: a read costs one promise
+      // settlement, not the stream machinery's, at every read of the recording.
+      const readNext = (): void => {
+        io.read(bytesPerRead).then(
+          (result) => {
+            if (result.err) return handlers.onError(result.err);
+            // The addon returns the last partial read with `finished`: keep it.
+            if (result.buf && result.buf.byteLength > 0) handlers.onData(result.buf);
+            if (result.finished) return handlers.onEnd();
+            readNext();
+          },
+          (err: unknown) => handlers.onError(err as Error),
+        );
+      };
+      readNext();
+    },
     quit: (flag) => (quitting ??= io.quit(flag)),
   };
 }

@@ -199,9 +199,22 @@ function untilStopAsked(seconds: number | undefined, reasons: Promise<string>[])
   return Promise.race([...reasons, ...elapsed]).finally(() => clearTimeout(timer));
 }
 
-/** --json: the API's own events, one per line. */
+/**
+ * --json: the API's own events, one per line. The events fired together (a
+ * read's level and progress) go out in one write, at the end of the turn that
+ * fired them. Capacity of `pending`: the events of one turn of the event loop.
+ */
 function jsonPrinter(terminal: Terminal): (e: StenoEvent) => void {
-  return (e) => terminal.out(JSON.stringify(e) + '\n');
+  let pending = '';
+  const flush = () => {
+    const text = pending;
+    pending = '';
+    terminal.out(text);
+  };
+  return (e) => {
+    if (pending === '') queueMicrotask(flush);
+    pending += JSON.stringify(e) + '\n';
+  };
 }
 
 /** A person at a terminal: segments on stdout, problems on stderr, a level meter on a TTY. */

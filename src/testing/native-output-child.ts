@@ -57,9 +57,10 @@ async function devices(): Promise<void> {
       },
       640,
     );
-    input.start();
-    await new Promise<void>((resolve) => input.readable.once('data', () => resolve()));
-    input.readable.resume();
+    // The loop reads until quit; the first read says the device delivers.
+    await new Promise<void>((resolve, reject) =>
+      input.start({ onData: () => resolve(), onError: reject, onEnd: () => {} }),
+    );
     await input.quit('WAIT');
   }
   process.stdout.write('node process.stdout line\n');

@@ -14,8 +14,9 @@ import { Disposable } from '../../core/lifecycle';
  * contained here and in native/load-naudiodon.ts (DESIGN.md):
  * - `abort()` throws: the loader calls the addon's quit('ABORT') itself.
  * - a second `quit()` hangs: quit is called at most once, with a deadline.
- * - the last ~0.5 s is lost at stop with large buffers: PortAudio buffers are 50 ms and
- *   the last partial read is kept.
+ * - the audio PortAudio is still buffering is lost at quit: a graceful stop
+ *   first waits one buffer's time, so that buffer is queued and read, and the
+ *   last partial read is kept.
  * - a vanished device fires no event: the session runs a no-data watchdog.
  * - the native queue blocks the audio thread when JavaScript does not drain it:
  *   the stream flows, and every chunk is copied into the ring at once; the
@@ -25,18 +26,21 @@ import { Disposable } from '../../core/lifecycle';
  */
 
 /**
- * PortAudio delivers 50 ms buffers; JavaScript reads 200 ms at a time. Each
- * wake-up of PortAudio's and PulseAudio's threads, of the thread pool and of
- * JavaScript costs CPU: with 20 ms buffers capture alone took about 2.4% of a
- * core; 200 ms reads took about 12% less CPU than 100 ms reads in one run
- * (bench/README.md, record-cpu). The read size costs no audio at stop: the
- * last partial read is kept; at most the one buffer PortAudio is filling
- * (50 ms) is lost.
+ * PortAudio delivers 200 ms buffers and JavaScript reads one at a time (five
+ * reads a second: the level meter moves five times a second). Every buffer
+ * wakes PortAudio's thread, the thread pool's blocked read and JavaScript, and
+ * on a busy machine each wake-up costs more than the work it does: against
+ * 50 ms buffers, 200 ms ones cut PortAudio's thread from about 0.21% to 0.09%
+ * of a core and the thread pool's wake-ups by a third (bench/README.md,
+ * record-cpu). Larger buffers cost no audio at stop (see quitOnce); at a
+ * crash, at most one buffer more than before had not reached the file.
  */
-const CALLBACK_MS = 50;
+const CALLBACK_MS = 200;
 const READ_MS = 200;
-/** Native queue capacity in PortAudio buffers (40 x 50 ms = 2 s); when full, PortAudio blocks. */
-const NATIVE_QUEUE_BUFFERS = 40;
+/** How late past its period PortAudio may queue a full buffer (scheduling jitter). */
+const CALLBACK_SLACK_MS = 50;
+/** Native queue capacity in PortAudio buffers: 2 s; when full, PortAudio blocks. */
+const NATIVE_QUEUE_BUFFERS = Math.ceil(2000 / CALLBACK_MS);
 /** How long `quit()` may take before the stream is abandoned. */
 const QUIT_DEADLINE_MS = 2000;
 /** How long to wait for the last buffered frames after `quit()`. */
@@ -91,6 +95,9 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
   private readonly input: NaudiodonInput;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private stopPromise: Promise<void> | null = null;
+  /** Settles when the read loop has ended (after quit) or failed. */
+  private readonly ended: Promise<void>;
+  private resolveEnded: () => void = () => {};
 
   constructor(pa: Naudiodon, device: CaptureDevice | undefined, preferredRate: number) {
     super();
@@ -98,35 +105,30 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
     const opened = openFirstSupported(pa, device, preferredRate);
     this.input = opened.input;
     this.format = opened.format;
-  }
-
-  /**
-   * Listening to 'data' starts the Readable flowing, which queues a native read
-   * that waits for audio. That must not happen before the device runs: a read
-   * pending on a never-started device blocks the process from exiting.
-   */
-  private attach(): void {
-    this.input.readable.on('data', (chunk: Buffer) => {
-      if (this.state === 'running' || this.state === 'stopping') this.dataEmitter.fire(chunk);
-    });
-    this.input.readable.on('error', (err: Error) => {
-      if (this.state !== 'running') return;
-      this.errorEmitter.fire(
-        new StenoError(
-          'DEVICE_LOST',
-          `The input device "${this.deviceName}" reported an error: ${err.message}.`,
-          'Check the microphone connection; the audio recorded so far was kept.',
-          { cause: err },
-        ),
-      );
-    });
+    this.ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
   }
 
   start(): void {
     if (this.state !== 'idle') throw new Error(`capture cannot start in state ${this.state}`);
     try {
-      this.input.start();
-      this.attach();
+      this.input.start({
+        onData: (chunk) => {
+          if (this.state === 'running' || this.state === 'stopping') this.dataEmitter.fire(chunk);
+        },
+        onError: (err) => {
+          this.resolveEnded();
+          if (this.state !== 'running') return;
+          this.errorEmitter.fire(
+            new StenoError(
+              'DEVICE_LOST',
+              `The input device "${this.deviceName}" reported an error: ${err.message}.`,
+              'Check the microphone connection; the audio recorded so far was kept.',
+              { cause: err },
+            ),
+          );
+        },
+        onEnd: () => this.resolveEnded(),
+      });
     } catch (e) {
       this.state = 'stopped';
       throw new StenoError(
@@ -159,16 +161,14 @@ class NaudiodonCapture extends Disposable implements CaptureSource {
   }
 
   private async quitOnce(flag: 'WAIT' | 'ABORT'): Promise<void> {
-    const readable = this.input.readable;
-    const ended = new Promise<void>((resolve) => {
-      readable.once('end', () => resolve());
-      readable.once('close', () => resolve());
-    });
-    // quit resolves when PortAudio has stopped; the frames still in the
-    // Readable's buffer then arrive as 'data' before 'end'.
+    // The buffer PortAudio is filling holds the audio up to this moment; it is
+    // queued when full, within one buffer's time. Quitting now would lose it.
+    if (flag === 'WAIT') await sleep(CALLBACK_MS + CALLBACK_SLACK_MS);
+    // quit resolves when PortAudio has stopped; the reads still queued
+    // natively arrive as data before the end.
     const quit = this.input.quit(flag).catch(() => {});
     await withDeadline(quit, QUIT_DEADLINE_MS);
-    await withDeadline(ended, END_DEADLINE_MS);
+    await withDeadline(this.ended, END_DEADLINE_MS);
   }
 
   override dispose(): void {
@@ -237,6 +237,10 @@ function openStream(pa: Naudiodon, deviceId: number, format: CaptureFormat): Nau
     },
     bytesPerRead,
   );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function withDeadline(p: Promise<void>, ms: number): Promise<void> {

@@ -9,11 +9,13 @@ import fs from 'node:fs';
 import { fileSizeOrNull } from '../fs-layer';
 import path from 'node:path';
 import { Emitter } from '../../core/event';
-import { Disposable, toDisposable } from '../../core/lifecycle';
+import { Disposable } from '../../core/lifecycle';
+import { sharedClock } from './aligned-clock';
 import type { Metrics } from '../../core/api/types';
 import type { RecorderService } from './recorder';
 
 export const METRICS_INTERVAL_MS = 1000;
+export const METRICS_TIMER = 'metrics';
 /** A host that does not answer its ping within this is shown as unknown. */
 export const HOST_PING_TIMEOUT_MS = 1000;
 /** Bytes per second assumed for "time left" when nothing is recording: 48 kHz mono 16-bit. */
@@ -31,8 +33,8 @@ export class MetricsService extends Disposable {
     intervalMs = METRICS_INTERVAL_MS,
   ) {
     super();
-    const timer = setInterval(() => void this.tick(), intervalMs);
-    this._register(toDisposable(() => clearInterval(timer)));
+    // On the clock the recordings' timers use: the sample shares their wake-ups.
+    this._register(sharedClock.every(METRICS_TIMER, intervalMs, () => void this.tick()));
   }
 
   get latest(): Metrics | null {

@@ -23,19 +23,26 @@ import type { FileSystemLayer } from '../fs-layer';
 import { missingModels, resolveModelPaths } from '../models';
 import type { RecordingsStore } from '../recording/recordings-store';
 import { RecordingSession } from '../recording/session';
+import type { RecordingClock } from '../recording/wav-writer';
+import { sharedClock } from './aligned-clock';
 import type { HostLauncher } from '../transcription/host-process';
 import { LiveTranscriber, type LiveTranscriberOptions } from '../transcription/live-transcriber';
 import { toSummary } from './library';
 import type { SettingsService } from './settings';
 
-/** How often elapsed time is reported (coalesced for slow clients). */
-const PROGRESS_MS = 200;
+/**
+ * Elapsed time is reported with the audio's level, as each read arrives (five
+ * times a second from the microphone), at most once per this gap: a source
+ * that delivers small chunks fast does not flood the clients.
+ */
+const MIN_PROGRESS_GAP_MS = 100;
 /** Quitting waits this long for the transcript to finish, then ends the host (the audio is always final first). */
 export const SHUTDOWN_TRANSCRIPT_DEADLINE_MS = 15_000;
 /** After the host was ended at shutdown, how long the transcript may take to notice. */
 const SHUTDOWN_GRACE_MS = 3000;
 /** How often the auto-stop rules are checked. */
 const AUTO_STOP_CHECK_MS = 1000;
+export const AUTO_STOP_TIMER = 'auto-stop';
 
 /** Where audio comes from: the microphone (naudiodon) in the app, a file or generator in tests. */
 export interface CaptureProvider {
@@ -57,6 +64,8 @@ export interface RecorderServiceOptions {
     ringSeconds?: number;
     syncIntervalMs?: number;
     fs?: FileSystemLayer;
+    /** The recording's timers (default: the clock the services share). */
+    clock?: RecordingClock;
   };
 }
 
@@ -87,8 +96,12 @@ export class RecorderService extends Disposable {
   private closing = false;
   private host: HostState = 'stopped';
 
+  /** The timers of the recorder and of its recordings. */
+  private readonly clock: RecordingClock;
+
   constructor(private readonly opts: RecorderServiceOptions) {
     super();
+    this.clock = opts.session?.clock ?? sharedClock;
     this._register(toDisposable(() => this.active?.owned.dispose()));
   }
 
@@ -157,6 +170,7 @@ export class RecorderService extends Disposable {
       session = await RecordingSession.start({
         store: this.opts.store,
         capture,
+        clock: this.clock,
         ...this.opts.session,
       });
     } catch (e) {
@@ -189,6 +203,8 @@ export class RecorderService extends Disposable {
       // A stop asked meanwhile waits for this; it must not be undone.
       if (a.state !== 'stopping') a.state = 'paused';
       this.fireState();
+      // The pause made everything durable; no audio arrives to say so.
+      if (a.state === 'paused') this.fireProgress(a.session);
       return this.liveOf(a);
     });
   }
@@ -398,11 +414,18 @@ export class RecorderService extends Disposable {
   private watch(a: Active, settings: Settings): void {
     const { session, owned } = a;
     const threshold = settings.silenceThresholdDbfs;
+    // Progress rides on the audio: it changes only when audio arrives, so a
+    // timer of its own would wake the process to repeat the same figures.
+    let progressAt = -Infinity;
     owned.add(
       session.onDidLevel((l) => {
         const peakDbfs = toDbfs(l.peak);
         if (peakDbfs >= threshold) a.loudAtFrames = session.stats.writtenFrames;
         this.fire({ type: 'recording.level', peakDbfs, rmsDbfs: toDbfs(l.rms) });
+        const now = performance.now();
+        if (now - progressAt < MIN_PROGRESS_GAP_MS || a.state === 'stopping') return;
+        progressAt = now;
+        this.fireProgress(session);
       }),
     );
     // The session ends itself on a failure (device lost, disk full): finish the rest.
@@ -411,19 +434,7 @@ export class RecorderService extends Disposable {
         if (a.state !== 'stopping') void this.end(a, 'error').catch(() => {});
       }),
     );
-    const progress = setInterval(() => {
-      if (a.state === 'stopping') return;
-      const s = session.stats;
-      this.fire({
-        type: 'recording.progress',
-        id: session.id,
-        elapsedS: s.writtenFrames / s.sampleRate,
-        durableS: s.durableFrames / s.sampleRate,
-      });
-    }, PROGRESS_MS);
-    owned.add(toDisposable(() => clearInterval(progress)));
-    const autoStop = setInterval(() => this.checkAutoStop(a), AUTO_STOP_CHECK_MS);
-    owned.add(toDisposable(() => clearInterval(autoStop)));
+    owned.add(this.clock.every(AUTO_STOP_TIMER, AUTO_STOP_CHECK_MS, () => this.checkAutoStop(a)));
   }
 
   /** Auto-stop on the recording's own clock (audio written), so pauses do not count. */
@@ -533,6 +544,16 @@ export class RecorderService extends Disposable {
       return;
     }
     this.fireState();
+  }
+
+  private fireProgress(session: RecordingSession): void {
+    const s = session.stats;
+    this.fire({
+      type: 'recording.progress',
+      id: session.id,
+      elapsedS: s.writtenFrames / s.sampleRate,
+      durableS: s.durableFrames / s.sampleRate,
+    });
   }
 
   private setHost(state: HostState, pid: number | null, detail: string | null): void {
