@@ -27,7 +27,7 @@ const count = () => z.number().int().nonnegative();
 export const EventSchema = z.discriminatedUnion('type', [
   /** The recording started, paused, resumed or began stopping. */
   z.object({ type: z.literal('recording.state'), recording: LiveRecordingSchema }),
-  /** About ten times a second while recording. Coalesced. */
+  /** With each read of audio while recording (about five times a second), and once on pause. Coalesced. */
   z.object({
     type: z.literal('recording.progress'),
     id: RecordingIdSchema,
