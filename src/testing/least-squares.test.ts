@@ -8,7 +8,7 @@ describe('slopePerX', () => {
     expect(slopePerX(xs, ys)).toBeCloseTo(0.25, 2);
   });
 
-  it("is 0 for a flat series, and moved less than a first-to-last difference by one outlier", () => {
+  it('is 0 for a flat series, and moved less than a first-to-last difference by one outlier', () => {
     expect(slopePerX([0, 1, 2, 3], [5, 5, 5, 5])).toBe(0);
     // One high outlier at the end moves the slope less than the difference.
     const s = slopePerX([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 1, 1, 1, 1, 1, 1, 1, 10]);
