@@ -122,16 +122,17 @@ function openInput(
       // A plain loop instead of a Readable: a read costs one promise
       // settlement, not the stream machinery's, at every read of the recording.
       const readNext = (): void => {
-        io.read(bytesPerRead).then(
-          (result) => {
+        io.read(bytesPerRead)
+          .then((result) => {
             if (result.err) return handlers.onError(result.err);
             // The addon returns the last partial read with `finished`: keep it.
             if (result.buf && result.buf.byteLength > 0) handlers.onData(result.buf);
             if (result.finished) return handlers.onEnd();
             readNext();
-          },
-          (err: unknown) => handlers.onError(err as Error),
-        );
+          })
+          // A failed read, or a handler that threw: the stream ends with that
+          // error instead of an unhandled rejection taking the process down.
+          .catch((err: unknown) => handlers.onError(err as Error));
       };
       readNext();
     },
