@@ -212,7 +212,9 @@ function jsonPrinter(terminal: Terminal): (e: StenoEvent) => void {
     terminal.out(text);
   };
   return (e) => {
-    if (pending === '') queueMicrotask(flush);
+    // A resolved promise, not queueMicrotask: Node wraps each queueMicrotask
+    // callback in an AsyncResource, a cost paid at every captured chunk.
+    if (pending === '') void Promise.resolve().then(flush);
     pending += JSON.stringify(e) + '\n';
   };
 }
