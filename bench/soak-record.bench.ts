@@ -13,30 +13,35 @@
  *
  * The session and its writer run on a clock that advances with the audio
  * delivered (AudioClock), so their timers fire as often per second of audio
- * as in a live recording: the writer's sync once per second of audio, the
- * watchdog twice, the folder check every two seconds. Each sync is awaited
- * before the next second of audio is delivered: live, a sync takes a few
- * milliseconds of the second it has; at full speed it would otherwise take
- * the time of many seconds of audio, and the ticks meanwhile would find a
- * sync still running and skip. The counts of each are reported.
+ * as in a live recording: the ring's write with its sync, the writer's own
+ * sync timer and the watchdog once per second of audio, the folder check
+ * every five seconds. Each tick's write and sync are awaited before the next
+ * second of audio is delivered: live, they take a few milliseconds of the
+ * second they have; at full speed they would otherwise take the time of many
+ * seconds of audio, and the ring would fill meanwhile. The counts of each
+ * are reported.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Emitter } from '../src/core/event';
-import { Disposable, toDisposable, type IDisposable } from '../src/core/lifecycle';
+import { Disposable } from '../src/core/lifecycle';
 import type { StenoError } from '../src/core/errors';
 import { parseWavHeader, WAV_HEADER_BYTES } from '../src/core/wav-format';
 import type { CaptureFormat, CaptureSource } from '../src/main/capture/capture-source';
 import { nodeFileSystem, type FileSystemLayer } from '../src/main/fs-layer';
 import { RecordingsStore } from '../src/main/recording/recordings-store';
 import {
+  FOLDER_CHECK_MS,
   FOLDER_CHECK_TIMER,
   RecordingSession,
+  WATCHDOG_TICK_MS,
   WATCHDOG_TIMER,
+  WRITE_TIMER,
 } from '../src/main/recording/session';
-import { SYNC_TIMER, type RecordingClock } from '../src/main/recording/wav-writer';
+import { AudioClock } from '../src/testing/audio-clock';
+import { SYNC_TIMER } from '../src/main/recording/wav-writer';
 import { gc, mb, round, slopePerX } from './support';
 
 const RATE = 48_000;
@@ -98,55 +103,6 @@ class NoiseCapture extends Disposable implements CaptureSource {
 
   async stop(): Promise<void> {
     this.running = false;
-  }
-}
-
-interface AudioClockTimer {
-  name: string;
-  periodMs: number;
-  dueMs: number;
-  tick: () => void;
-}
-
-/**
- * A RecordingClock on the audio's own time: it moves only when `advance` says
- * that much audio was delivered, and fires each timer whenever its period of
- * audio has passed. Counts each timer's ticks by name.
- */
-class AudioClock implements RecordingClock {
-  private nowMs = 0;
-  /** Capacity: the timers registered and not disposed (the session's two and its writer's one). */
-  private readonly timers = new Set<AudioClockTimer>();
-  /** Capacity: one entry per timer name. */
-  private readonly ticks = new Map<string, number>();
-
-  now(): number {
-    return this.nowMs;
-  }
-
-  every(name: string, periodMs: number, tick: () => void): IDisposable {
-    const timer = { name, periodMs, dueMs: this.nowMs + periodMs, tick };
-    this.timers.add(timer);
-    return toDisposable(() => this.timers.delete(timer));
-  }
-
-  advance(ms: number): void {
-    const target = this.nowMs + ms;
-    for (;;) {
-      let next: AudioClockTimer | null = null;
-      for (const t of this.timers)
-        if (t.dueMs <= target && (!next || t.dueMs < next.dueMs)) next = t;
-      if (!next) break;
-      this.nowMs = next.dueMs;
-      next.dueMs += next.periodMs;
-      this.ticks.set(next.name, (this.ticks.get(next.name) ?? 0) + 1);
-      next.tick();
-    }
-    this.nowMs = target;
-  }
-
-  ticksOf(name: string): number {
-    return this.ticks.get(name) ?? 0;
   }
 }
 
@@ -248,17 +204,17 @@ export default async function soakRecord(args: string[]): Promise<Record<string,
       const toNextSecond = CHUNKS_PER_SECOND - (sent % CHUNKS_PER_SECOND);
       const room = Math.floor(session.ringFreeBytes / chunkBytes);
       const n = Math.min(room, toNextSecond, totalChunks - sent);
-      const syncTicksBefore = clock.ticksOf(SYNC_TIMER);
+      const writeTicksBefore = clock.ticksOf(WRITE_TIMER);
       for (let k = 0; k < n; k++) {
         capture.pump(1);
         clock.advance(CHUNK_MS);
       }
       sent += n;
-      if (clock.ticksOf(SYNC_TIMER) > syncTicksBefore) {
-        const s = session.stats;
-        // The writer's timer claims what is in the file now, if anything is new.
-        if (s.writtenFrames > s.durableFrames) {
-          while (session.stats.durableFrames <= s.durableFrames) {
+      if (clock.ticksOf(WRITE_TIMER) > writeTicksBefore) {
+        // The tick writes the ring to the file and syncs it, if anything is new.
+        const target = session.recordedFrames;
+        if (target > session.stats.durableFrames) {
+          while (session.stats.durableFrames < target) {
             if (session.currentState !== 'recording') {
               throw new Error(`the recording ended: ${session.error?.message ?? 'no error'}`);
             }
@@ -337,6 +293,7 @@ export default async function soakRecord(args: string[]): Promise<Record<string,
       samples_mismatched: verified.mismatched,
       first_mismatched_sample: verified.firstMismatch,
       rf64: parsed.isRf64,
+      write_ticks: clock.ticksOf(WRITE_TIMER),
       sync_timer_ticks: clock.ticksOf(SYNC_TIMER),
       syncs_run: syncsRun,
       sync_ticks_nothing_new: syncTicksNothingNew,
@@ -358,9 +315,10 @@ export default async function soakRecord(args: string[]): Promise<Record<string,
       verified.mismatched === 0 &&
       bytesOnDisk === parsed.dataOffset + bytesExpected &&
       // The timers ran on the audio's time: once per period of audio each.
+      result.write_ticks === audioS &&
       result.sync_timer_ticks === audioS &&
-      result.watchdog_ticks === audioS * 2 &&
-      result.folder_check_ticks === audioS / 2 &&
+      result.watchdog_ticks === (audioS * 1000) / WATCHDOG_TICK_MS &&
+      result.folder_check_ticks === Math.floor((audioS * 1000) / FOLDER_CHECK_MS) &&
       // The full run must cross 4 GiB and so be RF64; the quick one must not.
       parsed.isRf64 === bytesOnDisk > 2 ** 32 &&
       (quick || parsed.isRf64);

@@ -6,7 +6,9 @@ import { StenoError } from '../../core/errors';
 import { SyntheticCapture } from '../capture/synthetic-capture';
 import { nodeFileSystem, withFaults } from '../fs-layer';
 import { RecordingsStore, MARKER_FILE } from './recordings-store';
-import { RecordingSession } from './session';
+import { RecordingSession, WRITE_TIMER } from './session';
+import type { FileSystemLayer } from '../fs-layer';
+import { AudioClock } from '../../testing/audio-clock';
 import { recoverRecordings } from './recovery';
 import { listFilesRecursive, makeTempDir, removeTempDir } from '../../testing/tmp';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
@@ -77,6 +79,42 @@ describe('RecordingSession', () => {
     const saved = await store.readMeta(meta.id);
     expect(saved?.state).toBe('complete');
     expect(listFilesRecursive(dir).filter((f) => f.endsWith(TEMP_SUFFIX))).toEqual([]);
+  });
+
+  it('writes the ring once per write tick and syncs it in the same tick, not a write per chunk', async () => {
+    const store = new RecordingsStore(dir);
+    const capture = manualCapture();
+    const clock = new AudioClock();
+    let dataWrites = 0;
+    const counting: FileSystemLayer = {
+      ...nodeFileSystem,
+      write: (fd, buf, off, len, position) => {
+        if (position !== null && position >= WAV_HEADER_BYTES) dataWrites++;
+        return nodeFileSystem.write(fd, buf, off, len, position);
+      },
+    };
+    const session = await RecordingSession.start({ store, capture, clock, fs: counting });
+    // 0.8 s in 40 chunks, before the first tick: taken in, nothing written yet.
+    for (let i = 0; i < 40; i++) {
+      capture.pump(1);
+      clock.advance(20);
+    }
+    await tick(20);
+    expect(session.recordedFrames).toBe(40 * CHUNK_FRAMES);
+    expect(session.stats.writtenFrames).toBe(0);
+    expect(dataWrites).toBe(0);
+    // The tick at 1 s: one write of the whole second, then its sync.
+    for (let i = 0; i < 10; i++) {
+      capture.pump(1);
+      clock.advance(20);
+    }
+    expect(clock.ticksOf(WRITE_TIMER)).toBe(1);
+    while (session.stats.durableFrames < 50 * CHUNK_FRAMES) await tick(5);
+    expect(dataWrites).toBe(1);
+    expect(readWav(session.audioPath).header.dataBytes).toBe(50 * CHUNK_FRAMES * 2);
+    expect(session.fileBytes).toBe(fs.statSync(session.audioPath).size);
+    await session.stop();
+    session.dispose();
   });
 
   it('downmixes a stereo device to mono', async () => {
@@ -292,7 +330,14 @@ describe('RecordingSession', () => {
   it('recovery rebuilds a recording whose process died, and sweeps temp files', async () => {
     const store = new RecordingsStore(dir);
     const capture = manualCapture();
-    const session = await RecordingSession.start({ store, capture, syncIntervalMs: 2000 });
+    // A ring of 1.5 s: the 1 s pumped fills it past half, which is written at
+    // once, without waiting for the write tick and its sync.
+    const session = await RecordingSession.start({
+      store,
+      capture,
+      syncIntervalMs: 2000,
+      ringSeconds: 1.5,
+    });
     capture.pump(50);
     // Wait for the writes to reach the file, but not for a sync: the header is stale.
     while (session.stats.writtenFrames < 50 * CHUNK_FRAMES) await tick(5);

@@ -6,22 +6,36 @@ import { PcmRingBuffer } from '../../core/ring-buffer';
 import { asInt16, downmixInt16ToMono, measureLevels, type Levels } from '../../core/pcm';
 import type { CaptureSource } from '../capture/capture-source';
 import type { FileSystemLayer } from '../fs-layer';
+import { WAV_HEADER_BYTES } from '../../core/wav-format';
 import { WavAppendWriter, realClock, type RecordingClock } from './wav-writer';
 import { RecordingsStore, type RecordingMeta, type RecordingState } from './recordings-store';
 import type { StopReason } from '../../core/api/types';
 
-/** Ring capacity: 10 s of audio. The writer drains it continuously; a stall longer than this drops frames (counted). */
+/** Ring capacity: 10 s of audio. The writer drains it every write interval; a disk stall longer than the rest drops frames (counted). */
 export const DEFAULT_RING_SECONDS = 10;
 /** No audio for this long while the device is open means it is gone. */
 export const DEFAULT_WATCHDOG_MS = 2000;
-/** Largest single write handed to the writer: 1 s of mono audio at 48 kHz. */
-const MAX_WRITE_BYTES = 96_000;
-const WATCHDOG_TICK_MS = 500;
+/**
+ * Largest single write handed to the writer: 4 s of mono audio at 48 kHz, so
+ * one interval's audio is one write (two where the ring wraps).
+ */
+const MAX_WRITE_BYTES = 384_000;
+/**
+ * How often the ring is written to the file, then synced: once per sync
+ * interval. A write per captured chunk (5 a second) cost a round trip through
+ * libuv's thread pool each, more CPU than capture itself (bench/README.md,
+ * record-cpu); writing just before each sync keeps what a power loss can
+ * take to the same one interval, and what a kill -9 can take to one interval
+ * plus a chunk (the crash-recovery benchmark bounds both at 2 s).
+ */
+const DEFAULT_WRITE_INTERVAL_MS = 1000;
+export const WATCHDOG_TICK_MS = 1000;
 /** How often the folder is checked for having vanished. */
-const FOLDER_CHECK_MS = 2000;
+export const FOLDER_CHECK_MS = 5000;
 /** Names of the session's timers on its clock. */
 export const WATCHDOG_TIMER = 'watchdog';
 export const FOLDER_CHECK_TIMER = 'folder-check';
+export const WRITE_TIMER = 'ring-write';
 
 export interface RecordingSessionOptions {
   store: RecordingsStore;
@@ -41,6 +55,8 @@ export interface RecordingStats {
   capturedFrames: number;
   /** Frames appended to the WAV file. */
   writtenFrames: number;
+  /** Frames taken into the recording: written, or in the ring waiting for the next write. */
+  recordedFrames: number;
   /** Frames synced to disk and claimed by the WAV header. */
   durableFrames: number;
   ringCapacityBytes: number;
@@ -81,6 +97,10 @@ export class RecordingSession extends Disposable {
   private failure: StenoError | null = null;
   /** The writer failed: nothing more can be written, the ring is abandoned. */
   private writerFailed = false;
+  /** The write timer's sync, while it runs. */
+  private tickSync: Promise<void> | null = null;
+  /** A tick came while `tickSync` ran: one more sync follows it. */
+  private syncAgain = false;
 
   private constructor(
     private readonly store: RecordingsStore,
@@ -90,6 +110,7 @@ export class RecordingSession extends Disposable {
     private readonly watchdogMs: number,
     ringSeconds: number,
     private readonly clock: RecordingClock,
+    writeIntervalMs: number,
   ) {
     super();
     this.lastDataAt = clock.now();
@@ -100,6 +121,7 @@ export class RecordingSession extends Disposable {
     this.monoScratch = new Int16Array(capture.format.sampleRate);
     this._register(capture.onDidData((chunk) => this.onData(chunk)));
     this._register(capture.onDidError((err) => void this.fail(err)));
+    this._register(clock.every(WRITE_TIMER, writeIntervalMs, () => this.onWriteTick()));
     this._register(clock.every(WATCHDOG_TIMER, WATCHDOG_TICK_MS, () => this.checkWatchdog()));
     this._register(clock.every(FOLDER_CHECK_TIMER, FOLDER_CHECK_MS, () => void this.checkFolder()));
   }
@@ -135,6 +157,7 @@ export class RecordingSession extends Disposable {
         options.watchdogMs ?? DEFAULT_WATCHDOG_MS,
         options.ringSeconds ?? DEFAULT_RING_SECONDS,
         options.clock ?? realClock,
+        options.syncIntervalMs ?? DEFAULT_WRITE_INTERVAL_MS,
       );
       capture.start();
       return session;
@@ -176,6 +199,16 @@ export class RecordingSession extends Disposable {
     return this.failure;
   }
 
+  /** Frames taken into the recording (written, or in the ring for the next write); cheaper than `stats`. */
+  get recordedFrames(): number {
+    return (this.writer.bytesWritten + this.ring.availableBytes) / 2;
+  }
+
+  /** Bytes of the audio file: its header and every byte written to it. */
+  get fileBytes(): number {
+    return WAV_HEADER_BYTES + this.writer.bytesWritten;
+  }
+
   get ringFreeBytes(): number {
     return this.ring.freeBytes;
   }
@@ -184,6 +217,7 @@ export class RecordingSession extends Disposable {
     return {
       capturedFrames: this.capturedFrames,
       writtenFrames: this.writer.bytesWritten / 2,
+      recordedFrames: this.recordedFrames,
       durableFrames: this.writer.bytesDurable / 2,
       ringCapacityBytes: this.ring.capacityBytes,
       ringHighWaterBytes: this.ring.highWaterBytes,
@@ -239,7 +273,42 @@ export class RecordingSession extends Disposable {
         this.levelEmitter.fire(measureLevels(mono));
       }
     }
-    this.kickDrain();
+    // Written at the next write tick; only a ring filling up (a stalled
+    // disk, or a chunk larger than the interval) is written at once.
+    if (this.ring.freeBytes < this.ring.availableBytes) this.kickDrain();
+  }
+
+  /** The ring's audio to the file, then a sync that makes it durable and claimed by the header. */
+  private onWriteTick(): void {
+    // Stopping: the stop's own flush writes and syncs the rest.
+    if (this.state === 'stopping' || this.state === 'ended' || this.writerFailed) return;
+    if (this.ring.availableBytes > 0) this.kickDrain();
+    this.syncAfterDrain();
+  }
+
+  /**
+   * One sync at a time: on a disk slower than the interval, a tick that finds
+   * one running asks for one more after it (one, however many ticks ask),
+   * so syncs follow each other instead of queueing without bound.
+   */
+  private syncAfterDrain(): void {
+    if (this.tickSync) {
+      this.syncAgain = true;
+      return;
+    }
+    const drained = this.drainPromise ?? Promise.resolve();
+    // A failed sync is kept by the writer and reported by the next append or
+    // by close, which end the recording with it.
+    this.tickSync = drained
+      .then(() => (this.writerFailed ? undefined : this.writer.sync()))
+      .catch(() => {})
+      .finally(() => {
+        this.tickSync = null;
+        if (this.syncAgain && !this.writerFailed) {
+          this.syncAgain = false;
+          this.syncAfterDrain();
+        }
+      });
   }
 
   private kickDrain(): void {

@@ -216,7 +216,7 @@ export class RecorderService extends Disposable {
       await a.session.resume();
       if (a.state !== 'stopping') a.state = 'recording';
       // Silence is counted from the resume: a long pause is not a silent meeting.
-      a.loudAtFrames = a.session.stats.writtenFrames;
+      a.loudAtFrames = a.session.recordedFrames;
       this.fireState();
       return this.liveOf(a);
     });
@@ -420,7 +420,7 @@ export class RecorderService extends Disposable {
     owned.add(
       session.onDidLevel((l) => {
         const peakDbfs = toDbfs(l.peak);
-        if (peakDbfs >= threshold) a.loudAtFrames = session.stats.writtenFrames;
+        if (peakDbfs >= threshold) a.loudAtFrames = session.recordedFrames;
         this.fire({ type: 'recording.level', peakDbfs, rmsDbfs: toDbfs(l.rms) });
         const now = performance.now();
         if (now - progressAt < MIN_PROGRESS_GAP_MS || a.state === 'stopping') return;
@@ -437,17 +437,17 @@ export class RecorderService extends Disposable {
     owned.add(this.clock.every(AUTO_STOP_TIMER, AUTO_STOP_CHECK_MS, () => this.checkAutoStop(a)));
   }
 
-  /** Auto-stop on the recording's own clock (audio written), so pauses do not count. */
+  /** Auto-stop on the recording's own clock (audio recorded), so pauses do not count. */
   private checkAutoStop(a: Active): void {
     if (a.state !== 'recording') return;
     const { autoStopAfterHours, autoStopSilenceMinutes } = this.opts.settings.current;
     const s = a.session.stats;
-    const elapsed = s.writtenFrames / s.sampleRate;
+    const elapsed = s.recordedFrames / s.sampleRate;
     if (autoStopAfterHours !== null && elapsed >= autoStopAfterHours * 3600) {
       void this.end(a, 'max-duration').catch(() => {});
       return;
     }
-    const silentS = (s.writtenFrames - a.loudAtFrames) / s.sampleRate;
+    const silentS = (s.recordedFrames - a.loudAtFrames) / s.sampleRate;
     if (autoStopSilenceMinutes !== null && silentS >= autoStopSilenceMinutes * 60) {
       void this.end(a, 'silence').catch(() => {});
     }
@@ -551,7 +551,7 @@ export class RecorderService extends Disposable {
     this.fire({
       type: 'recording.progress',
       id: session.id,
-      elapsedS: s.writtenFrames / s.sampleRate,
+      elapsedS: s.recordedFrames / s.sampleRate,
       durableS: s.durableFrames / s.sampleRate,
     });
   }
@@ -576,6 +576,5 @@ export class RecorderService extends Disposable {
 }
 
 function elapsedS(session: RecordingSession): number {
-  const s = session.stats;
-  return s.writtenFrames / s.sampleRate;
+  return session.recordedFrames / session.stats.sampleRate;
 }
