@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadStdioRedirect, type StdioRedirectAddon } from '../../native/load-stdio-redirect';
 import { StenoError } from '../core/errors';
-import { Disposable, toDisposable, type IDisposable } from '../core/lifecycle';
+import { Disposable, type IDisposable } from '../core/lifecycle';
 import { onUnexpectedError } from '../core/unexpected-error';
 import { FdTerminal, processTerminal, type Terminal } from './terminal';
+import { sharedClock } from './services/aligned-clock';
 
 /**
  * Keeps native libraries' own output off the CLI's stdout and stderr.
@@ -278,10 +279,13 @@ class CapturedOutput extends Disposable implements NativeOutputCapture {
     super();
     this.terminal = new FdTerminal(fds.savedOut, fds.savedErr);
     if (fds.logFd !== undefined) {
-      const timer = setInterval(() => this.rotateIfOver(), config.checkIntervalMs);
-      // The check must not keep a finished CLI alive.
-      timer.unref();
-      this._register(toDisposable(() => clearInterval(timer)));
+      // On the recording's clock, so the check shares its wake-ups; unref: it
+      // must not keep a finished CLI alive.
+      this._register(
+        sharedClock.every('native-log-check', config.checkIntervalMs, () => this.rotateIfOver(), {
+          unref: true,
+        }),
+      );
     }
   }
 

@@ -2,11 +2,12 @@
  * Periodic timers on one shared grid, so that a recording's timers wake the
  * process together instead of one by one. A task of period P runs at the
  * multiples of P counted from one origin shared by every task of the clock:
- * the watchdog (500 ms), the writer's sync and the auto-stop check (1 s), the
- * metrics sample (1 s) and the folder check (2 s) all run in the wake-ups of
- * the 500 ms grid, two a second in all, where timers of their own would wake
- * the process five or six times a second (each wake-up of Node's main thread
- * costs more CPU than the work these checks do; bench/README.md, record-cpu).
+ * the ring's write and the writer's sync, the watchdog, the auto-stop check
+ * and the metrics sample (1 s), the folder check and the native log's size
+ * check (5 s) all run in the wake-ups of the 1 s grid, one a second in all,
+ * where timers of their own would wake the process five or six times a
+ * second (each wake-up of Node's main thread costs more CPU than the work
+ * these checks do; bench/README.md, record-cpu).
  *
  * One Node timer is armed at a time, for the next grid point at which a task
  * is due; none while no task is registered. A task whose grid point passed

@@ -6,7 +6,6 @@
  * the api-events benchmark.
  */
 import fs from 'node:fs';
-import { fileSizeOrNull } from '../fs-layer';
 import path from 'node:path';
 import { Emitter } from '../../core/event';
 import { Disposable } from '../../core/lifecycle';
@@ -20,12 +19,21 @@ export const METRICS_TIMER = 'metrics';
 export const HOST_PING_TIMEOUT_MS = 1000;
 /** Bytes per second assumed for "time left" when nothing is recording: 48 kHz mono 16-bit. */
 const DEFAULT_BYTES_PER_SECOND = 96_000;
+/**
+ * Free disk space is read this often, not at every sample: each read is a
+ * round trip through libuv's thread pool, which costs the recording process
+ * more CPU than the whole sample otherwise (bench/README.md, record-cpu). In
+ * between, the last reading less what the recording wrote since stands in.
+ */
+export const DISK_FREE_EVERY_MS = 10_000;
 
 export class MetricsService extends Disposable {
   private readonly metricsEmitter = this._register(new Emitter<Metrics>());
   readonly onDidSample = this.metricsEmitter.event;
   private last: Metrics | null = null;
   private sampling = false;
+  /** The last free-space reading, with when it was taken and the recording's file size then. */
+  private disk: { at: number; freeBytes: number | null; fileBytes: number } | null = null;
 
   constructor(
     private readonly recorder: RecorderService,
@@ -47,10 +55,10 @@ export class MetricsService extends Disposable {
     const session = current?.session ?? null;
     const transcriber = current?.transcriber ?? null;
     const stats = session?.stats ?? null;
-    const [hostRssBytes, recordingFileBytes, diskFreeBytes] = await Promise.all([
+    const recordingFileBytes = session?.fileBytes ?? null;
+    const [hostRssBytes, diskFreeBytes] = await Promise.all([
       this.hostRss(),
-      session ? fileSizeOrNull(session.audioPath) : Promise.resolve(null),
-      diskFree(this.recordingsDir),
+      this.diskFreeNow(recordingFileBytes ?? 0),
     ]);
     const memory = process.memoryUsage();
     const bytesPerSecond = stats ? stats.sampleRate * 2 : DEFAULT_BYTES_PER_SECOND;
@@ -72,6 +80,19 @@ export class MetricsService extends Disposable {
     };
     this.last = metrics;
     return metrics;
+  }
+
+  /** Free bytes now: read every DISK_FREE_EVERY_MS, less what the recording wrote since. */
+  private async diskFreeNow(fileBytes: number): Promise<number | null> {
+    const now = performance.now();
+    const d = this.disk;
+    // A new recording (its file smaller than at the reading) reads afresh too.
+    if (d && now - d.at < DISK_FREE_EVERY_MS && fileBytes >= d.fileBytes) {
+      return d.freeBytes === null ? null : Math.max(0, d.freeBytes - (fileBytes - d.fileBytes));
+    }
+    const freeBytes = await diskFree(this.recordingsDir);
+    this.disk = { at: performance.now(), freeBytes, fileBytes };
+    return freeBytes;
   }
 
   /**
