@@ -192,7 +192,17 @@ export default async function soakRecord(args: string[]): Promise<Record<string,
     const session = await RecordingSession.start({ store, capture, clock, fs: watched.fs });
     const chunkBytes = CHUNK_FRAMES * 2;
     // Capacity: one entry per SAMPLE_EVERY_S of audio (75 for 12.5 h).
-    const samples = { audio_min: [] as number[], rss_mb: [] as number[], heap_mb: [] as number[] };
+    // heap_total (V8's committed heap), external and array buffers are reported
+    // so that RSS growth can be told apart: V8 keeping more heap committed,
+    // buffers, or native memory outside both.
+    const samples = {
+      audio_min: [] as number[],
+      rss_mb: [] as number[],
+      heap_mb: [] as number[],
+      heap_total_mb: [] as number[],
+      external_mb: [] as number[],
+      array_buffers_mb: [] as number[],
+    };
     let sent = 0;
     let syncsRun = 0;
     let syncTicksNothingNew = 0;
@@ -233,6 +243,9 @@ export default async function soakRecord(args: string[]): Promise<Record<string,
         samples.audio_min.push(sent / CHUNKS_PER_SECOND / 60);
         samples.rss_mb.push(mb(m.rss));
         samples.heap_mb.push(mb(m.heapUsed));
+        samples.heap_total_mb.push(mb(m.heapTotal));
+        samples.external_mb.push(mb(m.external));
+        samples.array_buffers_mb.push(mb(m.arrayBuffers));
       }
       if (performance.now() - lastReport > 5000) {
         lastReport = performance.now();
