@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventSchema, type EventOf, type StenoEvent } from '../../core/api/events';
 import { API_VERSION } from '../../core/api/version';
 import { assertNoLeak, measureLeak } from '../../testing/leak';
@@ -281,6 +281,35 @@ describe('metrics', () => {
     expect(m.hostRssBytes).toBeNull();
     expect(performance.now() - started).toBeGreaterThanOrEqual(990);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('reads free disk space at most every 10 s; in between, the reading less what the recording wrote', async () => {
+    f = await makeServiceFixture();
+    const statfs = vi.spyOn(fs.promises, 'statfs');
+    try {
+      await f.call('startRecording', {});
+      await f.waitFor((e) => e.type === 'host.state' && e.state === 'ready');
+      const session = f.service.recorder.current!.session;
+      await pumpSeconds(f, 1);
+      while (session.stats.durableFrames < 48_000) await new Promise((r) => setTimeout(r, 50));
+      const first = await f.service.metrics.sample();
+      const reads = statfs.mock.calls.length;
+      expect(reads).toBeGreaterThan(0);
+      await pumpSeconds(f, 1);
+      while (session.stats.durableFrames < 96_000) await new Promise((r) => setTimeout(r, 50));
+      const second = await f.service.metrics.sample();
+      expect(statfs.mock.calls.length).toBe(reads);
+      const wrote = second.recordingFileBytes! - first.recordingFileBytes!;
+      expect(wrote).toBeGreaterThanOrEqual(96_000);
+      expect(first.diskFreeBytes! - second.diskFreeBytes!).toBe(wrote);
+      // The file size is the writer's count of what reached the file: the file's own size.
+      await f.call('pauseRecording', {});
+      expect((await f.service.metrics.sample()).recordingFileBytes).toBe(
+        fs.statSync(session.audioPath).size,
+      );
+    } finally {
+      statfs.mockRestore();
+    }
   });
 
   it('without a recording, recording gauges are unknown', async () => {
