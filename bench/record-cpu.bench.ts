@@ -23,6 +23,11 @@
  * thread. Runs alternate Steno, arecord, Steno, arecord... and who goes
  * first swaps every pair, so a drift in the machine's load hits both alike.
  *
+ * After each Steno run, bench/naudiodon-floor.mjs is measured the same way:
+ * plain Node moving the same device's audio through the same addon into a
+ * file and nothing else (`floor_*`, reported, not gated): the part of
+ * Steno's figure that any Node recorder on this binding pays here.
+ *
  * The gate is `ratio_to_arecord` (Steno's median / arecord's median) <= 1.5
  * and no frame dropped: an absolute share of a core does not carry from one
  * machine to another (bench/README.md, record-cpu), the ratio to the
@@ -32,6 +37,7 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseWavHeader } from '../src/core/wav-format';
 import { requireVirtualMic } from '../e2e/support/virtual-mic';
 import { StenoProcess } from '../e2e/support/steno-cli';
@@ -306,6 +312,58 @@ async function runArecord(dir: string, n: number, windowS: number, clkTck: numbe
   }
 }
 
+interface FloorRun extends WindowCpu {
+  durationS: number;
+}
+
+/**
+ * One run of bench/naudiodon-floor.mjs: plain Node reading the same device
+ * through the same addon with Steno's buffer sizes into a raw file, nothing
+ * else. Reported beside the two gated sides, not gated: it says how much of
+ * Steno's figure any Node recorder on this binding pays on this machine.
+ */
+async function runFloor(dir: string, n: number, windowS: number, clkTck: number) {
+  const file = path.join(dir, `floor-${n}.raw`);
+  const script = fileURLToPath(new URL('./naudiodon-floor.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-20_000)));
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = performance.now() + START_TIMEOUT_MS;
+    while (!stdout.includes('flowing')) {
+      if (child.exitCode !== null || performance.now() > deadline) {
+        throw new Error(
+          `the naudiodon floor did not record: ${stderr.trim().slice(-500) || 'no output'}`,
+        );
+      }
+      await sleep(20);
+    }
+    await sleep(SETTLE_S * 1000);
+    const w = await measureWindow(child.pid!, windowS, clkTck);
+    child.kill('SIGINT');
+    const code = await within(
+      exited,
+      STOP_TIMEOUT_MS,
+      'the floor did not stop within 30 s of SIGINT',
+    );
+    const bytes = Number(/bytes (\d+)/.exec(stdout)?.[1]);
+    if (code !== 0 || !(bytes > 0)) {
+      throw new Error(`the floor ended with ${code}, ${bytes} bytes: ${stderr.trim().slice(-500)}`);
+    }
+    const run: FloorRun = { ...w, durationS: bytes / BYTES_PER_SECOND };
+    return run;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    fs.rmSync(file, { force: true });
+  }
+}
+
 /** Medians over the runs of each part of the thread split (reported, not gated). */
 function medianSplit(runs: WindowCpu[]): Record<string, number> {
   const m = (f: (x: ThreadSplit) => number) => round(median(runs.map((r) => f(r.split))), 3);
@@ -336,6 +394,7 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
   // Capacity: exactly `runs` entries each, one per pair, in the order run.
   const stenoRuns: StenoRun[] = [];
   const arecordRuns: ArecordRun[] = [];
+  const floorRuns: FloorRun[] = [];
   let device = 'unknown';
   try {
     const { rounds } = await interleavedRatio(
@@ -344,6 +403,8 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
         const r = await runSteno(dir, stenoRuns.length, windowS, clkTck);
         device = r.device;
         stenoRuns.push(r.run);
+        // The floor follows each Steno run, so it sees the same minutes.
+        floorRuns.push(await runFloor(dir, floorRuns.length, windowS, clkTck));
         return r.run.cpuPct;
       },
       async () => {
@@ -356,7 +417,8 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
         onRound: (i, r) =>
           process.stderr.write(
             `record-cpu: pair ${i + 1}/${runs} (${r.aFirst ? 'steno' : 'arecord'} first, ${windowS} s each): ` +
-              `steno ${r.a.toFixed(2)}%, arecord ${r.b.toFixed(2)}% of a core, ratio ${r.ratio.toFixed(2)}; ` +
+              `steno ${r.a.toFixed(2)}%, arecord ${r.b.toFixed(2)}% of a core, ratio ${r.ratio.toFixed(2)} ` +
+              `(floor ${floorRuns.at(-1)!.cpuPct.toFixed(2)}%); ` +
               `machine ${stenoRuns.at(-1)!.machineBusyPct.toFixed(0)}% / ${arecordRuns.at(-1)!.machineBusyPct.toFixed(0)}% busy\n`,
           ),
       },
@@ -372,7 +434,9 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
     const minCoveredS = windowS + SETTLE_S / 2;
     const covered =
       stenoRuns.every((r) => r.durationS >= minCoveredS) &&
-      arecordRuns.every((r) => r.durationS >= minCoveredS);
+      arecordRuns.every((r) => r.durationS >= minCoveredS) &&
+      floorRuns.every((r) => r.durationS >= minCoveredS);
+    const floorPct = median(floorRuns.map((r) => r.cpuPct));
     const r2 = (xs: number[]) => xs.map((x) => round(x, 2));
     const r3 = (xs: number[]) => xs.map((x) => round(x, 3));
     const stenoNsPct = median(stenoRuns.map((r) => r.cpuPctNs));
@@ -390,6 +454,10 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
       arecord_cpu_pct_runs: r2(arecordRuns.map((r) => r.cpuPct)),
       steno_ticks_runs: stenoRuns.map((r) => r.ticks),
       arecord_ticks_runs: arecordRuns.map((r) => r.ticks),
+      floor_cpu_pct: round(floorPct, 2),
+      floor_ratio_to_arecord: round(floorPct / arecordPct, 3),
+      floor_cpu_pct_runs: r2(floorRuns.map((r) => r.cpuPct)),
+      floor_cpu_pct_ns: round(median(floorRuns.map((r) => r.cpuPctNs)), 3),
       steno_cpu_pct_ns: round(stenoNsPct, 3),
       arecord_cpu_pct_ns: round(arecordNsPct, 3),
       ratio_to_arecord_ns: round(stenoNsPct / arecordNsPct, 3),
@@ -401,6 +469,7 @@ export default async function recordCpu(args: string[]): Promise<Record<string, 
       ),
       steno_split: medianSplit(stenoRuns),
       arecord_split: medianSplit(arecordRuns),
+      floor_split: medianSplit(floorRuns),
       steno_first_runs: rounds.map((r) => r.aFirst),
       pair_ratios: r2(pairRatios),
       pair_ratio_median: round(median(pairRatios), 3),
