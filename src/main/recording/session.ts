@@ -26,7 +26,8 @@ const MAX_WRITE_BYTES = 384_000;
  * libuv's thread pool each, more CPU than capture itself (bench/README.md,
  * record-cpu); writing just before each sync keeps what a power loss can
  * take to the same one interval, and what a kill -9 can take to one interval
- * plus a chunk (the crash-recovery benchmark bounds both at 2 s).
+ * plus a chunk (the power-cut test and the crash-recovery benchmark bound
+ * them at 2 s).
  */
 const DEFAULT_WRITE_INTERVAL_MS = 1000;
 export const WATCHDOG_TICK_MS = 1000;
