@@ -33,7 +33,7 @@
  * machine to another (bench/README.md, record-cpu), the ratio to the
  * plainest recorder of the same device does.
  */
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -225,6 +225,33 @@ async function runSteno(dir: string, n: number, windowS: number, clkTck: number)
   }
 }
 
+/**
+ * For a recorder spawned as `child`: waits until `flowing()` says its audio
+ * flows (or fails with `notRecording()` when it exits or takes too long),
+ * settles, measures one window, then stops it with SIGINT as a person would
+ * and returns the window with its exit code.
+ */
+async function measureRecorder(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  flowing: () => boolean,
+  notRecording: () => Error,
+  what: string,
+  windowS: number,
+  clkTck: number,
+): Promise<{ window: WindowCpu; code: number | null }> {
+  const deadline = performance.now() + START_TIMEOUT_MS;
+  while (!flowing()) {
+    if (child.exitCode !== null || performance.now() > deadline) throw notRecording();
+    await sleep(20);
+  }
+  await sleep(SETTLE_S * 1000);
+  const window = await measureWindow(child.pid!, windowS, clkTck);
+  child.kill('SIGINT');
+  const code = await within(exited, STOP_TIMEOUT_MS, `${what} did not stop within 30 s of SIGINT`);
+  return { window, code };
+}
+
 interface ArecordRun extends WindowCpu {
   overruns: number;
   durationS: number;
@@ -268,25 +295,20 @@ async function runArecord(dir: string, n: number, windowS: number, clkTck: numbe
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    // Audio flows once the file grows past its header.
-    const deadline = performance.now() + START_TIMEOUT_MS;
-    while (!(fs.existsSync(file) && fs.statSync(file).size > 44)) {
-      if (child.exitCode !== null || performance.now() > deadline) {
-        throw new Error(
+    // Audio flows once the file grows past its header; arecord exits 1 when
+    // a signal stopped it, and its file is then complete.
+    const { window: w, code } = await measureRecorder(
+      child,
+      exited,
+      () => fs.existsSync(file) && fs.statSync(file).size > 44,
+      () =>
+        new Error(
           `arecord could not record from ALSA's "default" device (${stderr.trim() || 'no output'}); ` +
             "install libasound2-plugins so that ALSA's default is PulseAudio.",
-        );
-      }
-      await sleep(20);
-    }
-    await sleep(SETTLE_S * 1000);
-    const w = await measureWindow(child.pid!, windowS, clkTck);
-    child.kill('SIGINT');
-    // arecord exits 1 when a signal stopped it; its file is then complete.
-    const code = await within(
-      exited,
-      STOP_TIMEOUT_MS,
-      'arecord did not stop within 30 s of SIGINT',
+        ),
+      'arecord',
+      windowS,
+      clkTck,
     );
     if (code !== 0 && code !== 1) throw new Error(`arecord exited with ${code}: ${stderr.trim()}`);
     const fd = fs.openSync(file, 'r');
@@ -335,22 +357,17 @@ async function runFloor(dir: string, n: number, windowS: number, clkTck: number)
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    const deadline = performance.now() + START_TIMEOUT_MS;
-    while (!stdout.includes('flowing')) {
-      if (child.exitCode !== null || performance.now() > deadline) {
-        throw new Error(
-          `the naudiodon floor did not record: ${stderr.trim().slice(-500) || 'no output'}`,
-        );
-      }
-      await sleep(20);
-    }
-    await sleep(SETTLE_S * 1000);
-    const w = await measureWindow(child.pid!, windowS, clkTck);
-    child.kill('SIGINT');
-    const code = await within(
+    const { window: w, code } = await measureRecorder(
+      child,
       exited,
-      STOP_TIMEOUT_MS,
-      'the floor did not stop within 30 s of SIGINT',
+      () => stdout.includes('flowing'),
+      () =>
+        new Error(
+          `the naudiodon floor did not record: ${stderr.trim().slice(-500) || 'no output'}`,
+        ),
+      'the floor',
+      windowS,
+      clkTck,
     );
     const bytes = Number(/bytes (\d+)/.exec(stdout)?.[1]);
     if (code !== 0 || !(bytes > 0)) {
