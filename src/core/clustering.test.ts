@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   agglomerativeCluster,
   agglomerativeClusterWeighted,
+  agglomerativeClusterWeightedWithMerges,
+  agglomerativeClusterWithMerges,
   cosineSimilarity,
   MicroClusterer,
   DEFAULT_ONLINE_THRESHOLD,
+  matchLabelsToPrevious,
   MAX_AGGLOMERATIVE_ITEMS,
+  MAX_EXACT_LABEL_MATCH,
   OnlineSpeakerClusterer,
   relabelByFirstAppearance,
 } from './clustering';
@@ -66,6 +70,28 @@ function naiveAverageLinkage(
   threshold: number,
   groups: number[][] = embeddings.map((_, i) => [i]),
 ): number[] {
+  return naiveDendrogram(embeddings, groups, (best) => best >= threshold).labels;
+}
+
+/** Naive average linkage run down to `clusters` clusters, whatever the similarities. */
+function naiveCutToClusters(
+  embeddings: Float32Array[],
+  clusters: number,
+  groups: number[][] = embeddings.map((_, i) => [i]),
+): number[] {
+  return naiveDendrogram(embeddings, groups, (_, count) => count > clusters).labels;
+}
+
+/**
+ * The naive procedure: merges the closest pair while `more(similarity, clusters
+ * before the merge)`; returns the labels and the similarity of every merge made.
+ */
+function naiveDendrogram(
+  embeddings: Float32Array[],
+  groups: number[][],
+  more: (best: number, count: number) => boolean,
+): { labels: number[]; merges: number[] } {
+  const merges: number[] = [];
   const clusters: number[][] = groups.map((g) => g.slice());
   const pairSim = (a: number, b: number) => cosineSimilarity(embeddings[a]!, embeddings[b]!);
   for (;;) {
@@ -84,13 +110,14 @@ function naiveAverageLinkage(
         }
       }
     }
-    if (bi < 0 || best < threshold) break;
+    if (bi < 0 || !more(best, clusters.length)) break;
+    merges.push(best);
     clusters[bi]!.push(...clusters[bj]!);
     clusters.splice(bj, 1);
   }
   const labels = new Array<number>(embeddings.length);
   clusters.forEach((members, c) => members.forEach((m) => (labels[m] = c)));
-  return relabelByFirstAppearance(labels);
+  return { labels: relabelByFirstAppearance(labels), merges };
 }
 
 describe('cosineSimilarity', () => {
@@ -279,6 +306,338 @@ describe('agglomerativeClusterWeighted', () => {
     expect(() =>
       agglomerativeClusterWeighted([m[0]!, Float64Array.from([1])], [1, 1], { threshold: 0.5 }),
     ).toThrow(RangeError);
+  });
+});
+
+describe('agglomerative clustering to a given number of clusters', () => {
+  it.each([1, 2, 4, 7])(
+    'recovers %i well separated clouds exactly, whatever the threshold',
+    (k) => {
+      const { embeddings, truth } = cloud(20 + k, k, 30);
+      // 0.99 alone would leave every embedding on its own.
+      expect(agglomerativeCluster(embeddings, { threshold: 0.99, clusters: k })).toEqual(truth);
+      expect(agglomerativeCluster(embeddings, { threshold: 0.99 })).toEqual(
+        embeddings.map((_, i) => i),
+      );
+    },
+  );
+
+  it('with more clusters than items leaves every item alone', () => {
+    const { embeddings } = cloud(30, 2, 3, 16, 0.1);
+    const result = agglomerativeClusterWithMerges(embeddings, { threshold: -1, clusters: 10 });
+    expect(result.labels).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(result.finalPassItems).toBe(6);
+    expect(result.mergeSimilarities).toHaveLength(5);
+  });
+
+  it('with 1 cluster puts everything together, even opposite vectors', () => {
+    const embeddings = [Float32Array.from([1, 0]), Float32Array.from([-1, 0])];
+    expect(agglomerativeCluster(embeddings, { threshold: 0.5, clusters: 1 })).toEqual([0, 0]);
+    const { embeddings: many } = cloud(31, 5, 10);
+    expect(agglomerativeCluster(many, { threshold: 0.9, clusters: 1 })).toEqual(
+      new Array<number>(50).fill(0),
+    );
+  });
+
+  it.each([1, 2, 3, 5, 9, 20, 47])(
+    'matches a naive average linkage run down to %i clusters on overlapping clouds',
+    (k) => {
+      const { embeddings } = cloud(5, 4, 12, 8, 0.6);
+      const result = agglomerativeClusterWithMerges(embeddings, { threshold: 0.5, clusters: k });
+      expect(result.labels).toEqual(naiveCutToClusters(embeddings, k));
+      expect(new Set(result.labels).size).toBe(k);
+    },
+  );
+
+  it('reports every merge level of the dendrogram, highest first, as the naive procedure makes them', () => {
+    const { embeddings } = cloud(5, 4, 12, 8, 0.6);
+    const { mergeSimilarities, finalPassItems } = agglomerativeClusterWithMerges(embeddings, {
+      threshold: 0.5,
+    });
+    expect(finalPassItems).toBe(embeddings.length);
+    const naive = naiveDendrogram(
+      embeddings,
+      embeddings.map((_, i) => [i]),
+      () => true,
+    ).merges;
+    expect(mergeSimilarities).toHaveLength(naive.length);
+    mergeSimilarities.forEach((s, m) => expect(s).toBeCloseTo(naive[m]!, 5));
+    for (let m = 1; m < mergeSimilarities.length; m++) {
+      expect(mergeSimilarities[m]).toBeLessThanOrEqual(mergeSimilarities[m - 1]!);
+    }
+  });
+
+  it('cut to k clusters is the threshold cut between the levels that make k + 1 and k', () => {
+    const { embeddings } = cloud(12, 4, 12, 8, 0.6);
+    const n = embeddings.length;
+    const levels = agglomerativeClusterWithMerges(embeddings, { threshold: 0 }).mergeSimilarities;
+    for (let k = 1; k <= n; k++) {
+      // k clusters: the first n - k merges applied, merge n - k not.
+      const applied = k < n ? levels[n - k - 1]! : levels[0]! + 0.1;
+      const notApplied = k > 1 ? levels[n - k]! : levels[n - 2]! - 0.1;
+      expect(applied).toBeGreaterThan(notApplied);
+      const threshold = (applied + notApplied) / 2;
+      const byCount = agglomerativeCluster(embeddings, { threshold: 2, clusters: k });
+      expect(new Set(byCount).size).toBe(k);
+      expect(agglomerativeCluster(embeddings, { threshold })).toEqual(byCount);
+    }
+  });
+
+  it.each([1, 4, 10])(
+    'over weighted groups is the naive average linkage of their members down to %i clusters',
+    (k) => {
+      const { embeddings } = cloud(8, 4, 12, 8, 0.6);
+      const rnd = random(2);
+      const groups: number[][] = [];
+      for (let i = 0; i < embeddings.length;) {
+        const size = Math.min(embeddings.length - i, 1 + Math.floor(rnd() * 4));
+        groups.push(Array.from({ length: size }, (_, g) => i + g));
+        i += size;
+      }
+      const result = agglomerativeClusterWeightedWithMerges(
+        groups.map((g) => meanOfUnits(embeddings, g)),
+        groups.map((g) => g.length),
+        { threshold: 0.5, clusters: k },
+      );
+      expect(result.finalPassItems).toBe(groups.length);
+      expect(result.mergeSimilarities).toHaveLength(groups.length - 1);
+      const perEmbedding = groups.flatMap((g, i) => g.map(() => result.labels[i]!));
+      expect(perEmbedding).toEqual(naiveCutToClusters(embeddings, k, groups));
+    },
+  );
+
+  it('in small blocks halves each block, then cuts the last single block to the count', () => {
+    const { embeddings, truth } = cloud(11, 3, 40, 32, 0.08);
+    const result = agglomerativeClusterWithMerges(embeddings, {
+      threshold: 0.99,
+      clusters: 3,
+      blockSize: 16,
+    });
+    expect(result.labels).toEqual(truth);
+    // 120 -> 60 -> 30 -> 15 items: the fourth pass is one block.
+    expect(result.finalPassItems).toBe(15);
+    expect(result.mergeSimilarities).toHaveLength(14);
+    // A block as large as the input is the exact, one-pass clustering.
+    const overlapping = cloud(5, 4, 12, 8, 0.6).embeddings;
+    expect(
+      agglomerativeCluster(overlapping, { threshold: 0.5, clusters: 5, blockSize: 48 }),
+    ).toEqual(naiveCutToClusters(overlapping, 5));
+    for (const k of [1, 3, 6]) {
+      const blocked = agglomerativeCluster(overlapping, {
+        threshold: 0.5,
+        clusters: k,
+        blockSize: 8,
+      });
+      expect(new Set(blocked).size).toBe(k);
+    }
+  });
+
+  it('in small blocks by threshold, stops when a pass merges nothing', () => {
+    const { embeddings, truth } = cloud(11, 3, 40, 32, 0.08);
+    expect(agglomerativeCluster(embeddings, { threshold: 0.3, blockSize: 16 })).toEqual(truth);
+    const stuck = agglomerativeClusterWithMerges(embeddings, { threshold: 0.99, blockSize: 16 });
+    expect(stuck.labels).toEqual(embeddings.map((_, i) => i));
+    expect(stuck.finalPassItems).toBe(0);
+    expect(stuck.mergeSimilarities).toEqual([]);
+  });
+
+  it(`cuts more than ${MAX_AGGLOMERATIVE_ITEMS} embeddings to the count`, () => {
+    const { embeddings, truth } = cloud(6, 3, 900, 32, 0.08);
+    const result = agglomerativeClusterWithMerges(embeddings, { threshold: 0.99, clusters: 3 });
+    expect(result.labels).toEqual(truth);
+    // 2700 -> 1024 + 326 in the first pass, then one block.
+    expect(result.finalPassItems).toBe(1350);
+  });
+
+  it('rejects a count or block size that is not a whole number in range', () => {
+    const e = [Float32Array.from([1, 0])];
+    for (const clusters of [0, -1, 1.5, NaN]) {
+      expect(() => agglomerativeCluster(e, { threshold: 0.5, clusters })).toThrow(RangeError);
+      expect(() => agglomerativeClusterWeighted(e, [1], { threshold: 0.5, clusters })).toThrow(
+        RangeError,
+      );
+    }
+    for (const blockSize of [1, 0, 2.5]) {
+      expect(() => agglomerativeCluster(e, { threshold: 0.5, blockSize })).toThrow(RangeError);
+    }
+    expect(agglomerativeClusterWithMerges([], { threshold: 0.5, clusters: 2 })).toEqual({
+      labels: [],
+      finalPassItems: 0,
+      mergeSimilarities: [],
+    });
+  });
+});
+
+/** Total weight of the items whose label is the same in both. */
+function unchangedWeight(
+  previous: readonly number[],
+  result: readonly number[],
+  weights?: readonly number[],
+): number {
+  let sum = 0;
+  previous.forEach((p, i) => {
+    if (p >= 0 && result[i] === p) sum += weights?.[i] ?? 1;
+  });
+  return sum;
+}
+
+/** The largest unchanged weight of any one-to-one renaming of next's clusters, by trying all. */
+function bruteForceBestUnchanged(
+  previous: readonly number[],
+  next: readonly number[],
+  weights?: readonly number[],
+): number {
+  const clusters = [...new Set(next.filter((c) => c >= 0))];
+  const labels = [...new Set(previous.filter((p) => p >= 0))];
+  const mapping = new Map<number, number>();
+  let best = 0;
+  const tryFrom = (k: number): void => {
+    if (k === clusters.length) {
+      const renamed = next.map((c) => mapping.get(c) ?? -2);
+      best = Math.max(best, unchangedWeight(previous, renamed, weights));
+      return;
+    }
+    tryFrom(k + 1); // cluster k matched to no previous label
+    for (const p of labels) {
+      if ([...mapping.values()].includes(p)) continue;
+      mapping.set(clusters[k]!, p);
+      tryFrom(k + 1);
+      mapping.delete(clusters[k]!);
+    }
+  };
+  tryFrom(0);
+  return best;
+}
+
+/**
+ * Checks that `result` is `next` renamed one-to-one (negatives kept), and that
+ * clusters sharing nothing with their new label took the lowest labels no
+ * matched cluster has, in order of first appearance.
+ */
+function expectRenamingOf(
+  next: readonly number[],
+  previous: readonly number[],
+  result: readonly number[],
+): void {
+  expect(result).toHaveLength(next.length);
+  const forward = new Map<number, number>();
+  const backward = new Map<number, number>();
+  next.forEach((c, i) => {
+    const r = result[i]!;
+    if (c < 0) {
+      expect(r).toBe(c);
+      return;
+    }
+    expect(r).toBeGreaterThanOrEqual(0);
+    expect(forward.get(c) ?? r).toBe(r);
+    expect(backward.get(r) ?? c).toBe(c);
+    forward.set(c, r);
+    backward.set(r, c);
+  });
+  const matched = new Set<number>();
+  const unmatched: number[] = [];
+  for (const r of forward.values()) {
+    if (result.some((x, i) => x === r && previous[i] === r)) matched.add(r);
+    else unmatched.push(r);
+  }
+  const lowestFree: number[] = [];
+  for (let label = 0; lowestFree.length < unmatched.length; label++) {
+    if (!matched.has(label)) lowestFree.push(label);
+  }
+  expect(unmatched).toEqual(lowestFree);
+}
+
+describe('matchLabelsToPrevious', () => {
+  it('keeps labels that did not change', () => {
+    expect(matchLabelsToPrevious([0, 1, 0, 2], [0, 1, 0, 2])).toEqual([0, 1, 0, 2]);
+    expect(matchLabelsToPrevious([], [])).toEqual([]);
+  });
+
+  it('undoes a renaming of the same partition', () => {
+    expect(matchLabelsToPrevious([0, 0, 1, 1, 2], [2, 2, 0, 0, 1])).toEqual([0, 0, 1, 1, 2]);
+    expect(matchLabelsToPrevious([7, 7, 3], [0, 0, 1])).toEqual([7, 7, 3]);
+  });
+
+  it('gives the larger part of a split speaker the old label, the other part a new one', () => {
+    // Speaker 0 (items 0-3) is two clusters now: items 0-2 and item 3.
+    expect(matchLabelsToPrevious([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 2, 2])).toEqual([
+      0, 0, 0, 2, 1, 1,
+    ]);
+  });
+
+  it('gives two merged speakers the label of the larger one', () => {
+    expect(matchLabelsToPrevious([0, 0, 0, 1, 2, 2], [5, 5, 5, 5, 4, 4])).toEqual([
+      0, 0, 0, 0, 2, 2,
+    ]);
+    expect(matchLabelsToPrevious([1, 0, 0, 0, 2, 2], [5, 5, 5, 5, 4, 4])).toEqual([
+      0, 0, 0, 0, 2, 2,
+    ]);
+  });
+
+  it('numbers new speakers with the lowest labels no kept speaker has', () => {
+    // Items 2-3 had no speaker before; labels 0 and 2 stay, so the new one is 1.
+    expect(matchLabelsToPrevious([0, 0, -1, -1, 2], [0, 0, 1, 1, 2])).toEqual([0, 0, 1, 1, 2]);
+    // Two new clusters, in order of first appearance: 0 and 2 (1 is kept).
+    expect(matchLabelsToPrevious([1, 1, -1, -1, -1], [9, 9, 8, 7, 7])).toEqual([1, 1, 0, 2, 2]);
+    // A cluster that shares an item with a previous label keeps that label.
+    expect(matchLabelsToPrevious([1, 1, -1, -1, 3], [9, 9, 8, 7, 7])).toEqual([1, 1, 0, 3, 3]);
+  });
+
+  it('passes negative labels through', () => {
+    expect(matchLabelsToPrevious([0, 1, 1], [-1, 0, -1])).toEqual([-1, 1, -1]);
+    expect(matchLabelsToPrevious([-1, -1], [3, -2])).toEqual([0, -2]);
+  });
+
+  it('maximizes the unchanged weight when given weights', () => {
+    expect(matchLabelsToPrevious([0, 0, 1], [0, 0, 0])).toEqual([0, 0, 0]);
+    expect(matchLabelsToPrevious([0, 0, 1], [0, 0, 0], [1, 1, 5])).toEqual([1, 1, 1]);
+  });
+
+  it('is optimal on small random cases, against trying every renaming', () => {
+    const rnd = random(40);
+    for (let trial = 0; trial < 400; trial++) {
+      const n = 1 + Math.floor(rnd() * 12);
+      const nextLabels = 1 + Math.floor(rnd() * 5);
+      const previousLabels = 1 + Math.floor(rnd() * 5);
+      const next = Array.from({ length: n }, () => Math.floor(rnd() * (nextLabels + 1)) - 1);
+      const previous = Array.from(
+        { length: n },
+        () => Math.floor(rnd() * (previousLabels + 1)) - 1,
+      );
+      const weights = trial % 2 ? Array.from({ length: n }, () => rnd() * 3) : undefined;
+      const result = matchLabelsToPrevious(previous, next, weights);
+      expectRenamingOf(next, previous, result);
+      expect(unchangedWeight(previous, result, weights)).toBeCloseTo(
+        bruteForceBestUnchanged(previous, next, weights),
+        9,
+      );
+    }
+  });
+
+  it(`above ${MAX_EXACT_LABEL_MATCH} clusters still renames one-to-one, greedily`, () => {
+    const clusters = 200;
+    expect(clusters).toBeGreaterThan(MAX_EXACT_LABEL_MATCH);
+    const rnd = random(41);
+    const permutation = Array.from({ length: clusters }, (_, i) => i).sort(() => rnd() - 0.5);
+    const previous = Array.from({ length: 3 * clusters }, (_, i) => i % clusters);
+    const next = previous.map((p) => permutation[p]!);
+    expect(matchLabelsToPrevious(previous, next)).toEqual(previous);
+    // A split and new speakers in the same large case.
+    const split = next.slice();
+    split[0] = clusters; // one item of speaker 0 is a cluster of its own
+    split[1] = -1;
+    const previousWithNew = previous.slice();
+    previousWithNew[2] = -1;
+    const result = matchLabelsToPrevious(previousWithNew, split);
+    expectRenamingOf(split, previousWithNew, result);
+    expect(unchangedWeight(previousWithNew, result)).toBe(3 * clusters - 3);
+  });
+
+  it('rejects arrays of different lengths and labels that are not whole numbers', () => {
+    expect(() => matchLabelsToPrevious([0], [0, 1])).toThrow(RangeError);
+    expect(() => matchLabelsToPrevious([0], [0], [1, 2])).toThrow(RangeError);
+    expect(() => matchLabelsToPrevious([0.5], [0])).toThrow(RangeError);
+    expect(() => matchLabelsToPrevious([0], [0], [-1])).toThrow(RangeError);
   });
 });
 

@@ -157,9 +157,43 @@ export class OnlineSpeakerClusterer {
 }
 
 export interface AgglomerativeOptions {
-  /** Merging stops when no two clusters have average similarity >= threshold. */
+  /**
+   * Without `clusters`: merging stops when no two clusters have average
+   * similarity >= threshold. Not used when `clusters` is given.
+   */
   threshold: number;
+  /**
+   * The number of clusters wanted (a whole number >= 1), for when a person knows
+   * how many speakers there are: the dendrogram is cut to exactly
+   * min(clusters, items) clusters whatever the similarities.
+   */
+  clusters?: number;
+  /**
+   * Most items one pass clusters with a full similarity matrix (at least 2);
+   * default {@link MAX_AGGLOMERATIVE_ITEMS}. Smaller in tests of the blockwise path.
+   */
+  blockSize?: number;
   linkage?: 'average';
+}
+
+/** A clustering and the dendrogram level of each merge of its final pass. */
+export interface AgglomerativeResult {
+  /** One label per input, numbered by first appearance. */
+  labels: number[];
+  /**
+   * Items of the final pass: the inputs, or fewer when the blockwise path merged
+   * some first; 0 when the clustering ended on a pass of several blocks (only
+   * without `clusters`, when such a pass merged nothing).
+   */
+  finalPassItems: number;
+  /**
+   * Similarity of every merge of the final pass (finalPassItems - 1 of them, or
+   * none when finalPassItems is 0), highest first: the order in which the greedy
+   * "merge the closest pair" procedure applies them, whether or not the cut
+   * applied them. Going from k + 1 clusters to k merges at
+   * mergeSimilarities[finalPassItems - k - 1].
+   */
+  mergeSimilarities: number[];
 }
 
 /**
@@ -169,29 +203,42 @@ export interface AgglomerativeOptions {
  * Average linkage of unit vectors has a closed form: the mean similarity between
  * clusters A and B equals meanA · meanB, the dot product of their (unnormalized)
  * mean unit vectors. The core below works on weighted means, which is what makes
- * the large case possible: above {@link MAX_AGGLOMERATIVE_ITEMS} embeddings they
- * are clustered in consecutive blocks of that size first, and the resulting
- * clusters (as weighted means) are then clustered together, repeatedly while more
- * than the cap remain. Memory stays at cap² floats; the result is exact average
- * linkage except that merges inside a block happen before merges across blocks.
- * If a pass merges nothing, its clusters are final.
+ * the large case possible: above `blockSize` ({@link MAX_AGGLOMERATIVE_ITEMS})
+ * embeddings they are clustered in consecutive blocks of that size first, and the
+ * resulting clusters (as weighted means) are then clustered together, repeatedly
+ * while more than the cap remain. Memory stays at cap² floats; the result is
+ * exact average linkage except that merges inside a block happen before merges
+ * across blocks.
+ *
+ * Without `clusters`, every pass merges at or above `threshold`; if a pass of
+ * several blocks merges nothing, its clusters are final. With `clusters`,
+ * `threshold` is not used at all: each intermediate pass cuts every block to
+ * half its items (its tightest merges, which an exact cut to a handful of
+ * speakers makes too, whereas a threshold could merge two voices a person said
+ * were two), so every pass shrinks the items and the last one is a single block,
+ * which is cut to `clusters`.
  */
 export function agglomerativeCluster(
   embeddings: Float32Array[],
   opts: AgglomerativeOptions,
 ): number[] {
-  const { threshold } = opts;
-  if (opts.linkage !== undefined && opts.linkage !== 'average') {
-    throw new RangeError(`unsupported linkage ${String(opts.linkage)}`);
-  }
+  return agglomerativeClusterWithMerges(embeddings, opts).labels;
+}
+
+/** {@link agglomerativeCluster}, with the merge levels of its final pass. */
+export function agglomerativeClusterWithMerges(
+  embeddings: Float32Array[],
+  opts: AgglomerativeOptions,
+): AgglomerativeResult {
+  const cut = dendrogramCut(opts);
   const n = embeddings.length;
-  if (n === 0) return [];
+  if (n === 0) return { labels: [], finalPassItems: 0, mergeSimilarities: [] };
   const dims = embeddings[0]!.length;
   for (const e of embeddings) {
     if (e.length !== dims) throw new RangeError('embeddings have different lengths');
   }
   // Initially each embedding is its own item, of weight 1.
-  return clusterWeightedMeans(embeddings.map(normalized), new Array<number>(n).fill(1), threshold);
+  return clusterWeightedMeans(embeddings.map(normalized), new Array<number>(n).fill(1), cut);
 }
 
 /**
@@ -201,21 +248,28 @@ export function agglomerativeCluster(
  * similarity of two items is then exactly the average similarity of their
  * members, so the result is the average linkage of all members under the
  * constraint that each group stays together. With every weight 1 and unit
- * means it is {@link agglomerativeCluster}. Returns one label per item,
- * numbered by first appearance.
+ * means it is {@link agglomerativeCluster} (options included). Returns one label
+ * per item, numbered by first appearance.
  */
 export function agglomerativeClusterWeighted(
   means: readonly ArrayLike<number>[],
   weights: readonly number[],
   opts: AgglomerativeOptions,
 ): number[] {
-  if (opts.linkage !== undefined && opts.linkage !== 'average') {
-    throw new RangeError(`unsupported linkage ${String(opts.linkage)}`);
-  }
+  return agglomerativeClusterWeightedWithMerges(means, weights, opts).labels;
+}
+
+/** {@link agglomerativeClusterWeighted}, with the merge levels of its final pass. */
+export function agglomerativeClusterWeightedWithMerges(
+  means: readonly ArrayLike<number>[],
+  weights: readonly number[],
+  opts: AgglomerativeOptions,
+): AgglomerativeResult {
+  const cut = dendrogramCut(opts);
   if (means.length !== weights.length) {
     throw new RangeError(`${means.length} means but ${weights.length} weights`);
   }
-  if (means.length === 0) return [];
+  if (means.length === 0) return { labels: [], finalPassItems: 0, mergeSimilarities: [] };
   const dims = means[0]!.length;
   for (const m of means) {
     if (m.length !== dims) throw new RangeError('means have different lengths');
@@ -227,31 +281,67 @@ export function agglomerativeClusterWeighted(
   return clusterWeightedMeans(
     means.map((m) => (m instanceof Float64Array ? m : Float64Array.from(m))),
     weights.slice(),
-    opts.threshold,
+    cut,
   );
+}
+
+/** Where to cut each pass's dendrogram: validated options. */
+interface DendrogramCut {
+  threshold: number;
+  clusters: number | undefined;
+  blockSize: number;
+}
+
+function dendrogramCut(opts: AgglomerativeOptions): DendrogramCut {
+  if (opts.linkage !== undefined && opts.linkage !== 'average') {
+    throw new RangeError(`unsupported linkage ${String(opts.linkage)}`);
+  }
+  const { threshold, clusters } = opts;
+  const blockSize = opts.blockSize ?? MAX_AGGLOMERATIVE_ITEMS;
+  if (clusters !== undefined && !(Number.isInteger(clusters) && clusters >= 1)) {
+    throw new RangeError(`clusters must be a whole number >= 1, got ${clusters}`);
+  }
+  if (!(Number.isInteger(blockSize) && blockSize >= 2)) {
+    throw new RangeError(`blockSize must be a whole number >= 2, got ${blockSize}`);
+  }
+  return { threshold, clusters, blockSize };
 }
 
 /** The blockwise average linkage behind both entry points (see agglomerativeCluster). */
 function clusterWeightedMeans(
   initialMeans: Float64Array[],
   initialWeights: number[],
-  threshold: number,
-): number[] {
+  cut: DendrogramCut,
+): AgglomerativeResult {
   const n = initialMeans.length;
   const dims = initialMeans[0]!.length;
+  const { blockSize } = cut;
   // Items: the mean unit vector of a group, its weight, and which group each
   // input belongs to.
   let means: Float64Array[] = initialMeans;
   let weights: number[] = initialWeights;
   let itemOf: number[] = Array.from({ length: n }, (_, i) => i);
+  let finalPassItems = 0;
+  let mergeSimilarities: number[] = [];
 
   for (;;) {
     const count = means.length;
+    const singleBlock = count <= blockSize;
     const labels: number[] = new Array<number>(count);
     let next = 0;
-    for (let start = 0; start < count; start += MAX_AGGLOMERATIVE_ITEMS) {
-      const end = Math.min(count, start + MAX_AGGLOMERATIVE_ITEMS);
-      const block = averageLinkage(means.slice(start, end), weights.slice(start, end), threshold);
+    for (let start = 0; start < count; start += blockSize) {
+      const end = Math.min(count, start + blockSize);
+      const size = end - start;
+      const tree = averageLinkage(means.slice(start, end), weights.slice(start, end));
+      let merges: number;
+      if (cut.clusters === undefined) merges = mergesAtOrAbove(tree, cut.threshold);
+      else if (singleBlock) merges = size - Math.min(cut.clusters, size);
+      else merges = Math.floor(size / 2);
+      const block = cutDendrogram(tree, merges);
+      if (singleBlock) {
+        finalPassItems = size;
+        mergeSimilarities = Array.from(tree.similarity);
+      }
       let blockMax = -1;
       for (let i = 0; i < block.length; i++) {
         labels[start + i] = next + block[i]!;
@@ -261,8 +351,9 @@ function clusterWeightedMeans(
     }
     itemOf = itemOf.map((item) => labels[item]!);
     // One block means the pass saw every pair: done. A pass that merged nothing
-    // would repeat itself: done too. (The merged means are then not needed.)
-    if (count <= MAX_AGGLOMERATIVE_ITEMS || next === count) break;
+    // would repeat itself: done too (never with `clusters`: halving blocks of
+    // at least 2 always merges). The merged means are then not needed.
+    if (singleBlock || next === count) break;
     // Merge items by label into weighted means.
     const newMeans: Float64Array[] = [];
     const newWeights: number[] = [];
@@ -286,7 +377,19 @@ function clusterWeightedMeans(
     means = newMeans;
     weights = newWeights;
   }
-  return relabelByFirstAppearance(itemOf);
+  return { labels: relabelByFirstAppearance(itemOf), finalPassItems, mergeSimilarities };
+}
+
+/**
+ * A dendrogram over n items: its n - 1 merges in greedy order (similarity
+ * descending; on equal similarity, a merge before any merge that contains it).
+ * Merge m joins the clusters that contain items a[m] and b[m].
+ */
+interface Dendrogram {
+  items: number;
+  a: Int32Array;
+  b: Int32Array;
+  similarity: Float32Array;
 }
 
 /**
@@ -299,11 +402,11 @@ function clusterWeightedMeans(
  * time: follow each cluster's most similar neighbour until two clusters are each
  * other's nearest, and merge those. Average linkage is reducible (a merge never
  * creates a pair more similar than the pair merged), so merge similarities only
- * fall along the tree and cutting it at `threshold` gives exactly the clusters of
- * the greedy "merge the closest pair until it is below threshold" procedure.
- * Returns labels numbered by first appearance.
+ * fall along the tree, and the chain's merges sorted by similarity are the
+ * order of the greedy "merge the closest pair" procedure: applying the first m
+ * of them gives exactly its clusters after m merges.
  */
-function averageLinkage(means: Float64Array[], weights: number[], threshold: number): number[] {
+function averageLinkage(means: Float64Array[], weights: number[]): Dendrogram {
   const n = means.length;
   const sim = new Float32Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -318,20 +421,15 @@ function averageLinkage(means: Float64Array[], weights: number[], threshold: num
   }
   const size = Float64Array.from(weights);
   const active = new Uint8Array(n).fill(1);
-  // Union-find over the merges at or above the threshold.
-  const parent = Int32Array.from({ length: n }, (_, i) => i);
-  const root = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]!]!;
-      i = parent[i]!;
-    }
-    return i;
-  };
+  // The merges in the order the chain finds them: n - 1 in all.
+  const mergedA = new Int32Array(Math.max(0, n - 1));
+  const mergedB = new Int32Array(Math.max(0, n - 1));
+  const mergedSim = new Float32Array(Math.max(0, n - 1));
   const chain = new Int32Array(n);
   let chainLength = 0;
   let nextStart = 0;
 
-  for (let remaining = n; remaining > 1;) {
+  for (let merges = 0; merges < n - 1;) {
     if (chainLength === 0) {
       while (!active[nextStart]) nextStart++;
       chain[chainLength++] = nextStart;
@@ -354,20 +452,52 @@ function averageLinkage(means: Float64Array[], weights: number[], threshold: num
     }
     // a and b are reciprocal nearest neighbours: merge b into a.
     chainLength -= 2;
-    remaining--;
     const wa = size[a]!;
     const wb = size[b]!;
     active[b] = 0;
     size[a] = wa + wb;
     for (let k = 0; k < n; k++) {
       if (!active[k] || k === a) continue;
+      // A convex combination rounded to float32 never exceeds s, so a later
+      // merge involving a is never more similar than this one.
       const v = (wa * sim[a * n + k]! + wb * sim[b * n + k]!) / (wa + wb);
       sim[a * n + k] = v;
       sim[k * n + a] = v;
     }
-    if (s >= threshold) parent[root(b)] = root(a);
+    mergedA[merges] = a;
+    mergedB[merges] = b;
+    mergedSim[merges] = s;
+    merges++;
   }
-  return relabelByFirstAppearance(Array.from({ length: n }, (_, i) => root(i)));
+  // Stable on ties: the chain makes a merge before any merge containing it.
+  const order = Array.from(mergedSim.keys()).sort((x, y) => mergedSim[y]! - mergedSim[x]! || x - y);
+  return {
+    items: n,
+    a: Int32Array.from(order, (m) => mergedA[m]!),
+    b: Int32Array.from(order, (m) => mergedB[m]!),
+    similarity: Float32Array.from(order, (m) => mergedSim[m]!),
+  };
+}
+
+/** How many of the tree's merges (a prefix, by its order) are at or above threshold. */
+function mergesAtOrAbove(tree: Dendrogram, threshold: number): number {
+  let m = 0;
+  while (m < tree.similarity.length && tree.similarity[m]! >= threshold) m++;
+  return m;
+}
+
+/** The clusters after the tree's first `merges` merges, numbered by first appearance. */
+function cutDendrogram(tree: Dendrogram, merges: number): number[] {
+  const parent = Int32Array.from({ length: tree.items }, (_, i) => i);
+  const root = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  for (let m = 0; m < merges; m++) parent[root(tree.b[m]!)] = root(tree.a[m]!);
+  return relabelByFirstAppearance(Array.from({ length: tree.items }, (_, i) => root(i)));
 }
 
 /**
@@ -386,6 +516,183 @@ export function relabelByFirstAppearance(labels: readonly number[]): number[] {
     }
     return mapped;
   });
+}
+
+/**
+ * Most clusters (or previous labels, whichever is more) for which
+ * {@link matchLabelsToPrevious} finds an optimal matching: the Hungarian
+ * algorithm on a square matrix of this side, O(side³) ≈ 2·10⁶ steps and
+ * side² float64 (128 KiB). Above it the matching is greedy.
+ */
+export const MAX_EXACT_LABEL_MATCH = 128;
+
+/**
+ * Renames the clusters of `next` so that as many items as possible keep the label
+ * they had in `previous` (one label per item in both; labels are whole numbers,
+ * a negative one means "no speaker" and passes through unchanged). With `weights`
+ * (one per item, >= 0, such as segment durations) the weight of the unchanged
+ * items is maximized instead of their number.
+ *
+ * The renaming is a one-to-one assignment of next's clusters to previous labels
+ * that maximizes the overlap, found exactly (Hungarian algorithm) while neither
+ * side has more than {@link MAX_EXACT_LABEL_MATCH} labels; above it, greedily
+ * (the largest overlaps first, each cluster and label used once), which keeps at
+ * least half the optimum. A cluster that shares no weight with its assigned
+ * label, or has none, is unmatched: the unmatched clusters, in order of first
+ * appearance, get the lowest labels that no matched cluster has, so a speaker
+ * shown live keeps their label unless the re-clustering really moved them.
+ */
+export function matchLabelsToPrevious(
+  previous: ArrayLike<number>,
+  next: ArrayLike<number>,
+  weights?: ArrayLike<number>,
+): number[] {
+  if (previous.length !== next.length) {
+    throw new RangeError(`${previous.length} previous labels but ${next.length} next`);
+  }
+  if (weights !== undefined && weights.length !== next.length) {
+    throw new RangeError(`${next.length} labels but ${weights.length} weights`);
+  }
+  // Dense indices of next's clusters (by first appearance) and of previous
+  // labels; at most one entry per item each.
+  const clusterIndex = new Map<number, number>();
+  const labelIndex = new Map<number, number>();
+  const labelOf: number[] = [];
+  for (let i = 0; i < next.length; i++) {
+    const c = next[i]!;
+    const p = previous[i]!;
+    if (!Number.isInteger(c) || !Number.isInteger(p)) {
+      throw new RangeError(`labels must be whole numbers, got ${p} and ${c} at ${i}`);
+    }
+    const w = weights?.[i] ?? 1;
+    if (!(w >= 0) || !Number.isFinite(w)) throw new RangeError(`weight ${w} at ${i}`);
+    if (c >= 0 && !clusterIndex.has(c)) clusterIndex.set(c, clusterIndex.size);
+    if (p >= 0 && !labelIndex.has(p)) {
+      labelIndex.set(p, labelOf.length);
+      labelOf.push(p);
+    }
+  }
+  // Overlap of each (cluster, previous label) pair that shares an item: at most
+  // one entry per item.
+  const overlap = new Map<number, number>();
+  const labels = labelOf.length;
+  for (let i = 0; i < next.length; i++) {
+    if (next[i]! < 0 || previous[i]! < 0) continue;
+    const key = clusterIndex.get(next[i]!)! * labels + labelIndex.get(previous[i]!)!;
+    overlap.set(key, (overlap.get(key) ?? 0) + (weights?.[i] ?? 1));
+  }
+  const clusters = clusterIndex.size;
+  const assigned =
+    Math.max(clusters, labels) <= MAX_EXACT_LABEL_MATCH
+      ? maxWeightAssignment(clusters, labels, overlap)
+      : greedyAssignment(clusters, labels, overlap);
+
+  // Matched clusters take their previous label; the rest the lowest free ones.
+  const renamed = new Array<number>(clusters).fill(-1);
+  const taken = new Set<number>(); // at most one entry per cluster
+  for (let c = 0; c < clusters; c++) {
+    const p = assigned[c]!;
+    if (p >= 0 && (overlap.get(c * labels + p) ?? 0) > 0) {
+      renamed[c] = labelOf[p]!;
+      taken.add(labelOf[p]!);
+    }
+  }
+  let free = 0;
+  for (let c = 0; c < clusters; c++) {
+    if (renamed[c]! >= 0) continue;
+    while (taken.has(free)) free++;
+    renamed[c] = free++;
+  }
+  return Array.from(next, (c) => (c < 0 ? c : renamed[clusterIndex.get(c)!]!));
+}
+
+/**
+ * For each of `rows` rows, the column (or -1) of a one-to-one assignment that
+ * maximizes the summed weight, weights given sparsely by row * cols + col
+ * (missing = 0). The Hungarian algorithm (shortest augmenting paths with
+ * potentials) on the square matrix padded with zeros.
+ */
+function maxWeightAssignment(
+  rows: number,
+  cols: number,
+  weight: ReadonlyMap<number, number>,
+): number[] {
+  const n = Math.max(rows, cols);
+  const cost = new Float64Array(n * n);
+  for (const [key, w] of weight) {
+    const r = Math.floor(key / cols);
+    cost[r * n + (key - r * cols)] = -w;
+  }
+  // 1-based potentials and matching; column 0 is the augmenting path's root.
+  const u = new Float64Array(n + 1);
+  const v = new Float64Array(n + 1);
+  const rowOfCol = new Int32Array(n + 1);
+  const way = new Int32Array(n + 1);
+  const minv = new Float64Array(n + 1);
+  const used = new Uint8Array(n + 1);
+  for (let i = 1; i <= n; i++) {
+    rowOfCol[0] = i;
+    let col = 0;
+    minv.fill(Infinity);
+    used.fill(0);
+    do {
+      used[col] = 1;
+      const row = rowOfCol[col]!;
+      let delta = Infinity;
+      let nextCol = 0;
+      for (let j = 1; j <= n; j++) {
+        if (used[j]) continue;
+        const reduced = cost[(row - 1) * n + (j - 1)]! - u[row]! - v[j]!;
+        if (reduced < minv[j]!) {
+          minv[j] = reduced;
+          way[j] = col;
+        }
+        if (minv[j]! < delta) {
+          delta = minv[j]!;
+          nextCol = j;
+        }
+      }
+      for (let j = 0; j <= n; j++) {
+        if (used[j]) {
+          u[rowOfCol[j]!] = u[rowOfCol[j]!]! + delta;
+          v[j] = v[j]! - delta;
+        } else {
+          minv[j] = minv[j]! - delta;
+        }
+      }
+      col = nextCol;
+    } while (rowOfCol[col] !== 0);
+    do {
+      const prevCol = way[col]!;
+      rowOfCol[col] = rowOfCol[prevCol]!;
+      col = prevCol;
+    } while (col !== 0);
+  }
+  const colOfRow = new Array<number>(rows).fill(-1);
+  for (let j = 1; j <= n; j++) {
+    const r = rowOfCol[j]! - 1;
+    if (r < rows && j - 1 < cols) colOfRow[r] = j - 1;
+  }
+  return colOfRow;
+}
+
+/** As {@link maxWeightAssignment}, greedily: the heaviest pairs first. */
+function greedyAssignment(
+  rows: number,
+  cols: number,
+  weight: ReadonlyMap<number, number>,
+): number[] {
+  const pairs = [...weight].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+  const colOfRow = new Array<number>(rows).fill(-1);
+  const colUsed = new Uint8Array(cols);
+  for (const [key] of pairs) {
+    const r = Math.floor(key / cols);
+    const c = key - r * cols;
+    if (colOfRow[r] !== -1 || colUsed[c]) continue;
+    colOfRow[r] = c;
+    colUsed[c] = 1;
+  }
+  return colOfRow;
 }
 
 export interface MicroClustererOptions {
