@@ -14,7 +14,7 @@
  * creating the whisper_state, the mel spectrogram, whisper_full and turning the
  * segments into JS objects). CLI: whisper_print_timings' "total" minus "load"
  * (it includes creating the state, reading the WAV, whisper_full and writing
- * the CSV). Both therefore count the same native work plus each side's own
+ * the full JSON: -ojf, which also computes token timestamps as Steno does). Both therefore count the same native work plus each side's own
  * overhead; process start (Node + tsx is ~0.5 s, a native binary ~0) and model
  * load are reported separately. Runs alternate between the two (and swap
  * order every round) so load from other processes on the shared machine falls

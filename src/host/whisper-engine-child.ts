@@ -21,7 +21,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { TranscribedSegment } from './whisper-engine';
+import {
+  endOfTextToken,
+  transcribedSegment,
+  type NativeToken,
+  type TranscribedSegment,
+} from './whisper-engine';
 import type { WhisperModelInfo } from './whisper-model-file';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -265,7 +270,8 @@ export interface CliResult {
  * The whisper.cpp CLI flags that match WhisperEngine's whisperParams(): greedy
  * with one decoder (-bs 1 -bo 1; the CLI's default is beam search 5), no
  * temperature fallback (-nf), temperature 0, same threads and language, no GPU,
- * -mc 0 for noContext; segments written as CSV (times in ms, text quoted).
+ * -mc 0 for noContext; segments written as full JSON (-ojf), which also turns
+ * on token timestamps as WhisperEngine does and lists every token with them.
  */
 export function cliArgs(o: CliOptions, outPrefix: string): string[] {
   return [
@@ -286,7 +292,7 @@ export function cliArgs(o: CliOptions, outPrefix: string): string[] {
     '0',
     '-ng',
     ...(o.noContext ? ['-mc', '0'] : []),
-    '-ocsv',
+    '-ojf',
     '-of',
     outPrefix,
   ];
@@ -304,7 +310,7 @@ export function runWhisperCli(o: CliOptions): Promise<CliResult> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const wallMs = performance.now() - started;
-      const csv = `${prefix}.csv`;
+      const json = `${prefix}.json`;
       try {
         if (code !== 0)
           throw new Error(
@@ -316,7 +322,7 @@ export function runWhisperCli(o: CliOptions): Promise<CliResult> {
           return Number(m[1]);
         };
         resolve({
-          segments: parseCliCsv(fs.readFileSync(csv)),
+          segments: parseCliJson(fs.readFileSync(json)),
           loadMs: ms('load'),
           totalMs: ms('total'),
           wallMs,
@@ -325,55 +331,65 @@ export function runWhisperCli(o: CliOptions): Promise<CliResult> {
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
       } finally {
-        fs.rmSync(csv, { force: true });
+        fs.rmSync(json, { force: true });
       }
     });
   });
 }
 
+/** What main.cpp's output_json writes with -ojf, as far as it is read here. */
+interface CliJson {
+  model: { multilingual: boolean };
+  transcription: {
+    offsets: { from: number; to: number };
+    text: string;
+    tokens: (Omit<NativeToken, 'from' | 'to'> & { offsets?: { from: number; to: number } })[];
+  }[];
+}
+
 /**
- * Parses main.cpp's output_csv: a "start,end,text" header, then per segment
- * `t0_ms,t1_ms,"text"` with quotes doubled. The text is raw bytes (a random
- * model can emit partial UTF-8); it is decoded as V8 decodes the addon's
- * strings, replacing invalid sequences with U+FFFD.
+ * Parses main.cpp's output_json (-ojf) into segments, their tokens made by the
+ * same code as WhisperEngine's (transcribedSegment), so the two compare whole.
+ * Its strings are raw bytes with only quotes and backslashes escaped (a random
+ * model can emit partial UTF-8 and control bytes). The file is decoded as V8
+ * decodes the addon's strings, replacing invalid sequences with U+FFFD; that
+ * is the same as decoding each string alone, since a replaced sequence never
+ * takes in an ASCII byte such as the closing quote. Control characters inside
+ * strings are then escaped so that JSON.parse accepts them.
  */
-export function parseCliCsv(bytes: Buffer): TranscribedSegment[] {
-  const header = 'start,end,text\n';
-  if (bytes.toString('latin1', 0, header.length) !== header)
-    throw new Error('unexpected CSV header');
-  const out: TranscribedSegment[] = [];
-  const decoder = new TextDecoder('utf-8');
-  let i = header.length;
-  const number = () => {
-    const comma = bytes.indexOf(0x2c, i);
-    const v = Number(bytes.toString('latin1', i, comma));
-    i = comma + 1;
-    return v;
-  };
-  while (i < bytes.length) {
-    const startMs = number();
-    const endMs = number();
-    if (bytes[i] !== 0x22) throw new Error(`CSV text not quoted at byte ${i}`);
-    i++;
-    const text: number[] = [];
-    for (;;) {
-      if (i >= bytes.length) throw new Error('CSV text not terminated');
-      const b = bytes[i++]!;
-      if (b === 0x22) {
-        if (bytes[i] === 0x22) {
-          text.push(0x22);
-          i++;
-          continue;
-        }
-        break;
-      }
-      text.push(b);
+export function parseCliJson(bytes: Buffer): TranscribedSegment[] {
+  const json = new TextDecoder('utf-8').decode(bytes);
+  let escaped = '';
+  let copiedTo = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString && c === 0x5c) i++;
+    else if (c === 0x22) inString = !inString;
+    else if (inString && c < 0x20) {
+      escaped += `${json.slice(copiedTo, i)}\\u${c.toString(16).padStart(4, '0')}`;
+      copiedTo = i + 1;
     }
-    if (bytes[i] !== 0x0a) throw new Error(`CSV row not ended at byte ${i}`);
-    i++;
-    out.push({ startMs, endMs, text: decoder.decode(Uint8Array.from(text)) });
   }
-  return out;
+  const parsed = JSON.parse(escaped + json.slice(copiedTo)) as CliJson;
+  const eot = endOfTextToken(parsed.model);
+  return parsed.transcription.map((s) =>
+    transcribedSegment(
+      {
+        from: s.offsets.from,
+        to: s.offsets.to,
+        text: s.text,
+        tokens: s.tokens.map(({ text, id, p, offsets }) => ({
+          text,
+          id,
+          p,
+          ...(offsets ? { from: offsets.from, to: offsets.to } : {}),
+        })),
+      },
+      eot,
+      0,
+    ),
+  );
 }
 
 /* ------------------------------ the child ------------------------------- */

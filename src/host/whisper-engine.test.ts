@@ -24,12 +24,42 @@ import {
   speechWav,
   syntheticWav,
   type CliOptions,
+  type SettledTranscription,
 } from './whisper-engine-child';
+import {
+  endOfTextToken,
+  piecesOfText,
+  segmentTokens,
+  type NativeSegment,
+  type TranscribedSegment,
+} from './whisper-engine';
 import { validateWhisperModelFile } from './whisper-model-file';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const THREADS = 2;
 const FIXED_TEXT = ' Hello from Steno.';
+
+/** Segments without their tokens, for comparing text and times. */
+const spans = (segments: readonly TranscribedSegment[] | undefined) =>
+  segments?.map(({ text, startMs, endMs }) => ({ text, startMs, endMs }));
+
+/**
+ * What every segment's tokens must be: texts that join to exactly the segment's
+ * text (nothing trimmed), times within the segment that never decrease or overlap.
+ */
+function expectWellFormedTokens(segment: TranscribedSegment): void {
+  expect(segment.tokens.length).toBeGreaterThan(0);
+  expect(segment.tokens.map((t) => t.text).join('')).toBe(segment.text);
+  let previousEnd = segment.startMs;
+  for (const t of segment.tokens) {
+    expect(t.startMs, JSON.stringify(t)).toBeGreaterThanOrEqual(previousEnd);
+    expect(t.endMs, JSON.stringify(t)).toBeGreaterThanOrEqual(t.startMs);
+    expect(t.endMs, JSON.stringify(t)).toBeLessThanOrEqual(segment.endMs);
+    expect(t.p).toBeGreaterThan(0);
+    expect(t.p).toBeLessThanOrEqual(1);
+    previousEnd = t.endMs;
+  }
+}
 
 /** Byte offsets in a generated model (80 mel filters): see the format in whisper-model-file.ts. */
 const MEL_AT = 4 + 44;
@@ -218,6 +248,87 @@ describe('validateWhisperModelFile', () => {
   });
 });
 
+describe("segment tokens from smart-whisper's detail output", () => {
+  const EN_EOT = 50256;
+  const BEG = 50363; // [_BEG_] of an English-only vocab, i.e. <|0.00|>
+  const token = (id: number, text: string, p: number, from: number, to: number) => ({
+    id,
+    text,
+    p,
+    from,
+    to,
+  });
+
+  it("knows whisper.cpp's end-of-text id: 50256 English-only, 50257 multilingual", () => {
+    // whisper_vocab: token_eot 50256, incremented when n_vocab >= 51865 (is_multilingual).
+    expect(endOfTextToken({ multilingual: false })).toBe(50256);
+    expect(endOfTextToken({ multilingual: true })).toBe(50257);
+  });
+
+  it('keeps text tokens only, offsets them, and clamps their times into the segment, in order', () => {
+    const raw: NativeSegment = {
+      from: 1000,
+      to: 3000,
+      text: ' one two',
+      tokens: [
+        token(BEG, '[_BEG_]', 0.9, 1000, 1000),
+        token(530, ' one', 0.8, 950, 1800), // starts before the segment
+        token(734, ' two', 0.7, 1790, 3100), // starts before " one" ends, ends after the segment
+        token(EN_EOT, '[_EOT_]', 0.6, 3000, 3000), // smart-whisper's own `id > eot` would keep it
+        token(BEG + 100, '[_TT_100]', 0.5, 3000, 3000),
+      ],
+    };
+    expect(segmentTokens(raw, EN_EOT, 500)).toEqual([
+      { text: ' one', startMs: 1500, endMs: 2290, p: 0.8 },
+      { text: ' two', startMs: 2290, endMs: 3500, p: 0.7 },
+    ]);
+    // With a multilingual vocab 50256 is a text token (50257 is its end of text).
+    const multilingual = { ...raw, text: ' one two!' };
+    multilingual.tokens = [...raw.tokens!.slice(0, 3), token(50256, '!', 0.4, 2900, 2950)];
+    expect(segmentTokens(multilingual, 50257, 0).map((t) => t.text)).toEqual([' one', ' two', '!']);
+  });
+
+  it('makes one token of a run of tokens that each hold part of a character', () => {
+    const text = ' Köln 東京!';
+    // As V8 decodes the bytes of each token alone: ö = c3 b6 split; 東京 = e6 9d b1 e4 ba ac
+    // split as [e6 9d] [b1 e4] [ba ac]; " K" and "ln " and "!" are whole.
+    const parts = [' K', '\uFFFD', '\uFFFD', 'ln ', '\uFFFD', '\uFFFD\uFFFD', '\uFFFD\uFFFD', '!'];
+    expect(piecesOfText(text, parts)).toEqual([
+      { text: ' K', first: 0, end: 1 },
+      { text: 'ö', first: 1, end: 3 },
+      { text: 'ln ', first: 3, end: 4 },
+      { text: '東京', first: 4, end: 7 },
+      { text: '!', first: 7, end: 8 },
+    ]);
+    const raw: NativeSegment = {
+      from: 0,
+      to: 2000,
+      text,
+      tokens: parts.map((t, i) => token(100 + i, t, 0.9 - i / 100, 200 * i, 200 * i + 150)),
+    };
+    const tokens = segmentTokens(raw, EN_EOT, 0);
+    expect(tokens.map((t) => t.text)).toEqual([' K', 'ö', 'ln ', '東京', '!']);
+    // A merged token spans its first part's start to its last part's end, with the lowest p.
+    expect(tokens[3]).toEqual({ text: '東京', startMs: 800, endMs: 1350, p: 0.9 - 6 / 100 });
+  });
+
+  it('falls back to one token for the whole text when the tokens do not spell it', () => {
+    expect(piecesOfText(' one two', [' one', ' three'])).toBeNull();
+    expect(piecesOfText(' one two', [' one'])).toBeNull();
+    // A run of parts of characters stands for at least one character: none is left here.
+    expect(piecesOfText('a', ['\uFFFD', 'a'])).toBeNull();
+    const raw: NativeSegment = {
+      from: 0,
+      to: 900,
+      text: ' one two',
+      tokens: [token(530, ' one', 0.8, 0, 400), token(1115, ' three', 0.6, 400, 900)],
+    };
+    expect(segmentTokens(raw, EN_EOT, 100)).toEqual([
+      { text: ' one two', startMs: 100, endMs: 1000, p: 0.6 },
+    ]);
+  });
+});
+
 /* ----------------------- native: in child processes ---------------------- */
 
 describe('WhisperEngine (in a child process)', () => {
@@ -269,8 +380,9 @@ describe('WhisperEngine (in a child process)', () => {
       if (!r.json?.ok) continue;
       expect(r.json.info).toMatchObject({ type: 'custom', multilingual: false });
       // One segment from the start of the window to its end (see fixedTextFiller).
-      expect(r.json.runs).toEqual([
-        { wall_s: expect.any(Number), segments: [{ text: FIXED_TEXT, startMs: 0, endMs: 30000 }] },
+      expect(r.json.runs).toHaveLength(1);
+      expect(spans(r.json.runs?.[0]?.segments)).toEqual([
+        { text: FIXED_TEXT, startMs: 0, endMs: 30000 },
       ]);
     }
   });
@@ -285,7 +397,31 @@ describe('WhisperEngine (in a child process)', () => {
     });
     expect(r.json, r.stderrTail).toMatchObject({ ok: true });
     const want = [{ text: FIXED_TEXT, startMs: 61_250, endMs: 91_250 }];
-    expect(r.json?.ok && r.json.runs?.map((x) => x.segments)).toEqual([want, want]);
+    const runs = r.json?.ok ? (r.json.runs ?? []) : [];
+    expect(runs.map((x) => spans(x.segments))).toEqual([want, want]);
+    expect(runs[1]?.segments).toEqual(runs[0]?.segments); // tokens too
+  });
+
+  it('gives each segment its text tokens with times, special tokens left out', async () => {
+    const audio = speechWav(5);
+    const r = await runEngineChild({ model: fixed.path, audio });
+    expect(r.json, r.stderrTail).toMatchObject({ ok: true });
+    const segment = r.json?.ok ? r.json.runs?.[0]?.segments[0] : undefined;
+    expect(segment).toBeDefined();
+    if (!segment) return;
+    expectWellFormedTokens(segment);
+    // The model says one byte token per character, between <|0.00|> and <|30.00|>:
+    // exactly those characters, no timestamp or end-of-text token.
+    expect(segment.tokens.map((t) => t.text)).toEqual([...FIXED_TEXT]);
+    // The times come from the audio, not from the segment: not all one instant.
+    expect(new Set(segment.tokens.map((t) => t.startMs)).size).toBeGreaterThan(1);
+
+    const shifted = await runEngineChild({ model: fixed.path, audio, offsetMs: 61_250 });
+    expect(shifted.json, shifted.stderrTail).toMatchObject({ ok: true });
+    const moved = shifted.json?.ok ? shifted.json.runs?.[0]?.segments[0] : undefined;
+    expect(moved?.tokens).toEqual(
+      segment.tokens.map((t) => ({ ...t, startMs: t.startMs + 61_250, endMs: t.endMs + 61_250 })),
+    );
   });
 
   it('decodes each 30 s window on its own with noContext', async () => {
@@ -294,12 +430,12 @@ describe('WhisperEngine (in a child process)', () => {
     // 45 s: whisper.cpp drops the context anyway for a last window of 5 s or less.
     const audio = syntheticWav('noise', 45);
     const alone = await runEngineChild({ model: fixed.path, audio, noContext: true });
-    expect(alone.json?.ok && alone.json.runs?.[0]?.segments).toEqual([
+    expect(spans(alone.json?.ok ? alone.json.runs?.[0]?.segments : undefined)).toEqual([
       { text: FIXED_TEXT, startMs: 0, endMs: 30000 },
       { text: FIXED_TEXT, startMs: 30000, endMs: 60000 },
     ]);
     const conditioned = await runEngineChild({ model: fixed.path, audio });
-    expect(conditioned.json?.ok && conditioned.json.runs?.[0]?.segments).toEqual([
+    expect(spans(conditioned.json?.ok ? conditioned.json.runs?.[0]?.segments : undefined)).toEqual([
       { text: FIXED_TEXT, startMs: 0, endMs: 30000 },
     ]);
   });
@@ -309,7 +445,22 @@ describe('WhisperEngine (in a child process)', () => {
     const model = await ensureFixedTextWhisperModel(text);
     expect(model.text).toBe(text);
     const r = await runEngineChild({ model: model.path, audio: syntheticWav('silence', 3) });
-    expect(r.json?.ok && r.json.runs?.[0]?.segments.map((s) => s.text)).toEqual([text]);
+    const segments = r.json?.ok ? (r.json.runs?.[0]?.segments ?? []) : [];
+    expect(segments.map((s) => s.text)).toEqual([text]);
+    // Each non-ASCII character is several byte tokens, each undecodable alone; they
+    // come back as one token per run of them, with the characters themselves.
+    expectWellFormedTokens(segments[0]!);
+    expect(segments[0]!.tokens.map((t) => t.text)).toEqual([
+      ...[...' Gr'],
+      'üß',
+      ...[...'e aus K'],
+      'ö',
+      ...[...'ln '],
+      '—',
+      ' ',
+      '東京',
+      '!',
+    ]);
   });
 
   it('queues concurrent calls, and on dispose finishes the running one and refuses the waiting', async () => {
@@ -321,7 +472,9 @@ describe('WhisperEngine (in a child process)', () => {
     });
     expect(queued.signal, queued.stderrTail).toBeNull();
     const ok = { ok: true, segments: [{ text: FIXED_TEXT, startMs: 0, endMs: 30000 }] };
-    expect(queued.json?.ok && queued.json.settled).toEqual([ok, ok, ok]);
+    const outcomes = (settled: SettledTranscription[] | undefined) =>
+      settled?.map((o) => (o.ok ? { ok: true, segments: spans(o.segments) } : o));
+    expect(outcomes(queued.json?.ok ? queued.json.settled : undefined)).toEqual([ok, ok, ok]);
 
     const early = await runEngineChild({
       model: fixed.path,
@@ -336,7 +489,11 @@ describe('WhisperEngine (in a child process)', () => {
       code: 'INVALID_STATE',
       message: 'The Whisper model was unloaded.',
     };
-    expect(early.json?.ok && early.json.settled).toEqual([ok, refused, refused]);
+    expect(outcomes(early.json?.ok ? early.json.settled : undefined)).toEqual([
+      ok,
+      refused,
+      refused,
+    ]);
   });
 });
 
@@ -372,17 +529,25 @@ describe('parity with the whisper.cpp CLI built from the same sources', () => {
     });
     expect(ours.json, ours.stderrTail).toMatchObject({ ok: true });
     const segments = ours.json?.ok ? ours.json.runs?.[0]?.segments : undefined;
-    expect(segments).toEqual(theirs.segments);
+    // Tokens included; the CLI prints probabilities with 6 significant digits.
+    const comparable = (s: readonly TranscribedSegment[] | undefined) =>
+      s?.map((x) => ({
+        ...x,
+        tokens: x.tokens.map((t) => ({ ...t, p: Number(t.p.toPrecision(6)) })),
+      }));
+    expect(comparable(segments)).toEqual(comparable(theirs.segments));
+    for (const s of theirs.segments) expectWellFormedTokens(s);
     return theirs.segments;
   };
 
   it('gives the same segments for the fixed-text model', async () => {
     const fixed = await ensureFixedTextWhisperModel(FIXED_TEXT);
     const segments = await compare(fixed.path, speechWav(5), 0);
-    expect(segments).toEqual([{ text: FIXED_TEXT, startMs: 0, endMs: 30000 }]);
+    expect(spans(segments)).toEqual([{ text: FIXED_TEXT, startMs: 0, endMs: 30000 }]);
+    expect(segments[0]?.tokens.map((t) => t.text)).toEqual([...FIXED_TEXT]);
   });
 
-  it('gives the same segments (text and times) for the tiny-shaped model on speech', async () => {
+  it('gives the same segments (text, times and tokens) for the tiny-shaped model on speech', async () => {
     const tiny = await ensureWhisperModel('tiny');
     const segments = await compare(tiny, speechWav(10), 32);
     // Random weights still produce output, several segments over two windows: a real comparison.

@@ -42,10 +42,31 @@ export interface WhisperTranscribeOptions {
   noContext?: boolean;
 }
 
+/**
+ * One piece of a segment's text with the time whisper.cpp gives it (its legacy
+ * token timestamps: the timestamp tokens it decoded, with the time between them
+ * shared out by each token's length and then fitted to the signal's energy).
+ * Usually one Whisper token; tokens that each hold only part of a character's
+ * UTF-8 bytes are one piece (see segmentTokens).
+ */
+export interface TranscribedToken {
+  readonly text: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** whisper.cpp's probability of the token (the lowest of the tokens merged into one piece). */
+  readonly p: number;
+}
+
 export interface TranscribedSegment {
   readonly text: string;
   readonly startMs: number;
   readonly endMs: number;
+  /**
+   * The text tokens, in order: their texts joined are exactly `text` (whisper.cpp's
+   * leading space included; nothing is trimmed). Times lie within [startMs, endMs],
+   * never decrease, and never overlap (each ends at or before the next starts).
+   */
+  readonly tokens: readonly TranscribedToken[];
 }
 
 /** What the raw addon (build/Release/smart-whisper.node) exports. */
@@ -57,10 +78,20 @@ interface NativeModel {
   readonly freed: boolean;
   free(): Promise<void>;
 }
-interface NativeSegment {
+/** With format 'detail': every token whisper.cpp decoded, special ones included. */
+export interface NativeToken {
+  text: string;
+  id: number;
+  p: number;
+  /** ms from the start of the audio given (whisper.cpp's t0 * 10); only with token_timestamps. */
+  from?: number;
+  to?: number;
+}
+export interface NativeSegment {
   from: number;
   to: number;
   text: string;
+  tokens?: NativeToken[];
 }
 interface WhisperAddon {
   WhisperModel: { load(file: string, gpu?: boolean): Promise<NativeModel> };
@@ -136,7 +167,9 @@ export function whisperParams(
     translate: false,
     no_timestamps: false,
     single_segment: false,
-    token_timestamps: false,
+    // Per-token times, to divide a segment where the speaker changes. whisper.cpp's
+    // segments and text do not depend on it (the parity tests hold with it on).
+    token_timestamps: true,
     max_len: 0,
     max_tokens: opts.maxTokens ?? 0,
     // Each call already gets a fresh whisper_state (no text from earlier calls);
@@ -147,7 +180,7 @@ export function whisperParams(
     print_progress: false,
     print_realtime: false,
     print_timestamps: false,
-    format: 'simple',
+    format: 'detail', // smart-whisper returns tokens (and their times) only in this format
   };
 }
 
@@ -163,6 +196,130 @@ function languageFor(info: WhisperModelInfo, language = 'en'): string {
       `Choose one of: auto, ${known.join(', ')}.`,
     );
   return language;
+}
+
+/**
+ * whisper.cpp's end-of-text token id (whisper_vocab::token_eot): 50256 for an
+ * English-only vocabulary, one more for a multilingual one (n_vocab >= 51865,
+ * which is WhisperModelInfo.multilingual). Every id below it is a text token
+ * of the model's vocabulary; it and every id above it (start of transcript,
+ * languages, tasks, no-timestamps, [_BEG_], the timestamps) are special.
+ * whisper.cpp builds a segment's text from the ids below it (whisper_full:
+ * `tokens_cur[i].id < whisper_token_eot(ctx)`), and so does segmentTokens.
+ */
+export function endOfTextToken(info: Pick<WhisperModelInfo, 'multilingual'>): number {
+  return info.multilingual ? 50257 : 50256;
+}
+
+/** One of smart-whisper's segments, its times moved by `offsetMs`, with its text tokens. */
+export function transcribedSegment(
+  raw: NativeSegment,
+  eot: number,
+  offsetMs: number,
+): TranscribedSegment {
+  return {
+    text: raw.text,
+    startMs: raw.from + offsetMs,
+    endMs: raw.to + offsetMs,
+    tokens: segmentTokens(raw, eot, offsetMs),
+  };
+}
+
+/** What V8 puts for bytes that are not whole UTF-8 characters. */
+const UNDECODABLE = '\uFFFD';
+
+interface TextPiece {
+  readonly text: string;
+  /** The tokens it holds: first .. end - 1. */
+  readonly first: number;
+  readonly end: number;
+}
+
+/**
+ * Divides `whole` (a segment's text) into pieces along `parts` (its text
+ * tokens' texts, in order), or null when they do not line up.
+ *
+ * smart-whisper turns each token's bytes into a JS string on its own, so a
+ * token holding only some of a character's UTF-8 bytes (common outside
+ * English: byte-level BPE splits characters) arrives as U+FFFD, while the
+ * segment's text, decoded whole, has the character. A run of such tokens
+ * becomes one piece whose text is the segment's text from where the run starts
+ * to where the next whole token starts: a character cannot be divided anyway.
+ * A token without U+FFFD is valid UTF-8 and appears in the segment's text as
+ * it is. The run's end is searched from its least possible length (each U+FFFD
+ * run stands for one or more characters) and the whole must line up at the end.
+ */
+export function piecesOfText(whole: string, parts: readonly string[]): TextPiece[] | null {
+  // Capacity: one piece per part at most.
+  const pieces: TextPiece[] = [];
+  let at = 0;
+  for (let i = 0; i < parts.length;) {
+    const part = parts[i]!;
+    if (!part.includes(UNDECODABLE)) {
+      if (!whole.startsWith(part, at)) return null;
+      pieces.push({ text: part, first: i, end: i + 1 });
+      at += part.length;
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < parts.length && parts[end]!.includes(UNDECODABLE)) end++;
+    const leastLength = parts
+      .slice(i, end)
+      .join('')
+      .replace(/\uFFFD+/g, UNDECODABLE).length;
+    const next = parts[end];
+    const stop = next === undefined ? whole.length : whole.indexOf(next, at + leastLength);
+    if (stop < at + leastLength) return null;
+    pieces.push({ text: whole.slice(at, stop), first: i, end });
+    at = stop;
+    i = end;
+  }
+  return at === whole.length ? pieces : null;
+}
+
+/**
+ * A segment's text tokens (ids below `eot`; special tokens dropped) with times
+ * moved by `offsetMs`, clamped into the segment and made non-decreasing and
+ * non-overlapping: whisper.cpp's legacy token times
+ * (whisper_exp_compute_token_level_timestamps) are fitted to the signal's
+ * energy token by token afterwards, which can move a token's start a few ms
+ * before the previous token's end, or its end past the segment's. Tokens that
+ * do not line up with the segment's text (never seen; it would be a change in
+ * smart-whisper) give one token holding the whole text and the segment's times.
+ */
+export function segmentTokens(
+  raw: NativeSegment,
+  eot: number,
+  offsetMs: number,
+): TranscribedToken[] {
+  const segmentStart = raw.from + offsetMs;
+  const segmentEnd = Math.max(segmentStart, raw.to + offsetMs);
+  const text = (raw.tokens ?? []).filter((t) => t.id < eot);
+  if (raw.text === '' && text.length === 0) return [];
+  const lowestP = (tokens: readonly NativeToken[]) =>
+    tokens.reduce((p, t) => Math.min(p, t.p), tokens.length > 0 ? 1 : 0);
+  const pieces = piecesOfText(
+    raw.text,
+    text.map((t) => t.text),
+  );
+  if (!pieces)
+    return [{ text: raw.text, startMs: segmentStart, endMs: segmentEnd, p: lowestP(text) }];
+  const within = (ms: number | undefined, otherwise: number) =>
+    Math.min(segmentEnd, Math.max(segmentStart, ms === undefined ? otherwise : ms + offsetMs));
+  let floor = segmentStart;
+  const starts = pieces.map(
+    (piece) => (floor = Math.max(floor, within(text[piece.first]!.from, segmentStart))),
+  );
+  return pieces.map((piece, k) => {
+    const startMs = starts[k]!;
+    const nextStart = starts[k + 1] ?? segmentEnd;
+    const endMs = Math.min(
+      nextStart,
+      Math.max(startMs, within(text[piece.end - 1]!.to, segmentEnd)),
+    );
+    return { text: piece.text, startMs, endMs, p: lowestP(text.slice(piece.first, piece.end)) };
+  });
 }
 
 function checkOptions(samples: Float32Array, opts: WhisperTranscribeOptions): void {
@@ -284,13 +441,8 @@ export class WhisperEngine extends Disposable {
           () => undefined,
         );
       });
-      job.resolve(
-        raw.map((s) => ({
-          text: s.text,
-          startMs: s.from + job.offsetMs,
-          endMs: s.to + job.offsetMs,
-        })),
-      );
+      const eot = endOfTextToken(this.info);
+      job.resolve(raw.map((s) => transcribedSegment(s, eot, job.offsetMs)));
     } catch (e) {
       job.reject(
         e instanceof StenoError
