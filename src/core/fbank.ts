@@ -312,3 +312,24 @@ export function applyCmn(features: Features): Features {
   }
   return features;
 }
+
+/**
+ * The frames of `features` (computed from samples with `opts`) that lie wholly
+ * inside samples [start, end), as a new block: one computation of a long
+ * stretch serves many windows of it. Frame f covers [f * shift, f * shift + length).
+ */
+export function featuresWithin(
+  features: Features,
+  start: number,
+  end: number,
+  opts: Partial<FbankOptions> = {},
+): Features {
+  const resolved: FbankOptions = { ...WESPEAKER_FBANK_OPTIONS, ...opts };
+  const shift = Math.round((resolved.sampleRate * resolved.frameShiftMs) / 1000);
+  const length = Math.round((resolved.sampleRate * resolved.frameLengthMs) / 1000);
+  const first = Math.max(0, Math.ceil(start / shift));
+  const last = Math.min(features.frames - 1, Math.floor((end - length) / shift));
+  const frames = Math.max(0, last - first + 1);
+  const { dims } = features;
+  return { frames, dims, data: features.data.slice(first * dims, (first + frames) * dims) };
+}

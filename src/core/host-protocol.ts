@@ -65,6 +65,13 @@ export interface HostSegment {
   embeddings: Float32Array[];
   /** Whisper's detected or configured language. */
   language: string;
+  /**
+   * Into how many speaker turns the utterance was cut (1: it is the whole
+   * utterance). A turn of a cut utterance may have no words (Whisper placed
+   * them all in the other turns) and is still speech; a whole utterance with
+   * no words is not (a cough, a door).
+   */
+  turns: number;
 }
 
 export interface HostPartial {
@@ -155,6 +162,8 @@ export function parseHostToMain(value: unknown): HostToMain | null {
       return obj(s) &&
         span(s) &&
         text(s.language) &&
+        int(s.turns) &&
+        (s.turns as number) >= 1 &&
         Array.isArray(s.embeddings) &&
         s.embeddings.length <= MAX_EMBEDDINGS &&
         s.embeddings.every((e) => e instanceof Float32Array) &&

@@ -4,7 +4,8 @@
  *
  *   chunk -> AudioWindow (uncommitted audio) -> VAD, 512-sample frames
  *         -> UtteranceSegmenter -> utterance queue -> Whisper + embeddings
- *         -> segment
+ *         -> speaker changes (src/core/speaker-change.ts) -> one segment per
+ *            speaker turn, Whisper's words divided by their timestamps
  *
  * Commit point: every sample before `committedSample` is accounted for: it is
  * silence, or part of an utterance whose segment was already sent. Main resends
@@ -17,8 +18,22 @@
  */
 import { AudioWindow } from '../core/audio-window';
 import { DisposableStore } from '../core/lifecycle';
-import { applyCmn, computeFbank } from '../core/fbank';
+import { applyCmn, computeFbank, featuresWithin, type Features } from '../core/fbank';
 import { HOST_SAMPLE_RATE, type HostPartial, type HostSegment } from '../core/host-protocol';
+import {
+  DEFAULT_SPEAKER_CHANGE,
+  disjointWindowsInside,
+  divideText,
+  pickChanges,
+  piecesBetween,
+  planChangeWindows,
+  refineChange,
+  scoreCandidates,
+  type SampleSpan,
+  type SpeakerChangeConfig,
+  type TimedToken,
+  type VoiceActivity,
+} from '../core/speaker-change';
 import { UtteranceSegmenter, type UtteranceEvent } from '../core/utterance-segmenter';
 
 /** Uncommitted audio the host may hold: 60 s (3.8 MB of float32). */
@@ -33,6 +48,13 @@ export const WINDOW_SECONDS = 60;
 const SPEAKER_FBANK = { window: 'povey' } as const;
 /** A partial hypothesis is attempted when the open utterance grew by this much. */
 const PARTIAL_STEP_SAMPLES = HOST_SAMPLE_RATE;
+/**
+ * Shortest speaker turn a change may leave (0.4 s): shorter pieces join their
+ * neighbour. The shortest replies people give ("yes", "right") last about 0.5 s.
+ */
+const MIN_TURN_PIECE_S = 0.4;
+/** A piece's own embedding is taken only from at least this much audio (the embedder repeats it to 0.5 s). */
+const MIN_EMBEDDED_SAMPLES = Math.round(0.25 * HOST_SAMPLE_RATE);
 
 export interface VadLike {
   readonly frameSamples: number;
@@ -43,7 +65,7 @@ export interface TranscriberLike {
   transcribe(
     samples: Float32Array,
     opts: { language?: string; maxTokens?: number; offsetMs?: number; noContext?: boolean },
-  ): Promise<readonly { text: string }[]>;
+  ): Promise<readonly { text: string; tokens?: readonly TimedToken[] }[]>;
 }
 
 export interface EmbedderLike {
@@ -56,6 +78,8 @@ export interface PipelineOptions {
   partials: boolean;
   /** Speaker-embedding window within long utterances, seconds (about 1.5). */
   embeddingWindowS: number;
+  /** Cosine below which two adjacent windows are two speakers; default DEFAULT_SPEAKER_CHANGE's. */
+  speakerChangeThreshold?: number;
 }
 
 export interface PipelineSink {
@@ -83,6 +107,14 @@ export class TranscriptionPipeline {
   private committed = 0;
   private idleWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
+  /**
+   * VAD probability of every frame in the window, by frame number (frames
+   * since the first one seen): capacity one window of frames plus one, the
+   * oldest overwritten, which is audio the window no longer holds either.
+   */
+  private readonly voiced: Float32Array;
+  private vadOrigin = 0;
+  private readonly change: SpeakerChangeConfig;
 
   constructor(
     private readonly vad: VadLike,
@@ -94,6 +126,15 @@ export class TranscriptionPipeline {
     this.segmenter = this.store.add(new UtteranceSegmenter({ sampleRate: HOST_SAMPLE_RATE }));
     this.store.add(this.segmenter.onDidChangeUtterance((e) => this.onUtterance(e)));
     this.vadFrame = new Float32Array(vad.frameSamples);
+    this.voiced = new Float32Array(
+      Math.ceil((WINDOW_SECONDS * HOST_SAMPLE_RATE) / vad.frameSamples) + 1,
+    );
+    this.change = {
+      ...DEFAULT_SPEAKER_CHANGE,
+      sampleRate: HOST_SAMPLE_RATE,
+      windowS: options.embeddingWindowS,
+      threshold: options.speakerChangeThreshold ?? DEFAULT_SPEAKER_CHANGE.threshold,
+    };
   }
 
   get committedSample(): number {
@@ -110,6 +151,7 @@ export class TranscriptionPipeline {
       this.started = true;
       this.window.resetAt(startSample);
       this.vadPosition = startSample;
+      this.vadOrigin = startSample;
       this.committed = startSample;
       this.lastPartialEnd = startSample;
     }
@@ -149,6 +191,7 @@ export class TranscriptionPipeline {
       const frame = this.window.slice(this.vadPosition, this.vadPosition + n);
       this.vadFrame.set(frame);
       const p = await this.vad.process(this.vadFrame);
+      this.voiced[((this.vadPosition - this.vadOrigin) / n) % this.voiced.length] = p;
       this.segmenter.push(p, this.vadPosition, n);
       this.vadPosition += n;
     }
@@ -189,10 +232,14 @@ export class TranscriptionPipeline {
     for (;;) {
       const next = this.queue[0];
       if (next) {
-        const segment = await this.transcribe(next);
+        const segments = await this.transcribe(next);
         this.queue.shift();
         this.updateCommitted();
-        this.sink.segment(segment, this.committed);
+        // The commit point moves past the utterance only with its last turn:
+        // a restart resends the utterance, and main drops the turns it has.
+        for (const [i, segment] of segments.entries()) {
+          this.sink.segment(segment, i === segments.length - 1 ? this.committed : next.startSample);
+        }
         continue;
       }
       // Idle: maybe a partial of the utterance in progress. Only when nothing
@@ -216,32 +263,101 @@ export class TranscriptionPipeline {
     }
   }
 
-  private async transcribe(u: Utterance): Promise<HostSegment> {
+  /**
+   * Whisper on the whole utterance, then speaker embeddings on sliding
+   * windows, changes between them, and one segment per speaker turn with the
+   * words whose timestamps fall in it.
+   */
+  private async transcribe(u: Utterance): Promise<HostSegment[]> {
     const audio = this.window.slice(u.startSample, u.endSample);
+    const offsetMs = (u.startSample / HOST_SAMPLE_RATE) * 1000;
     const result = await this.whisper.transcribe(audio, {
       language: this.options.language,
       maxTokens: this.options.maxTokens,
-      offsetMs: (u.startSample / HOST_SAMPLE_RATE) * 1000,
+      offsetMs,
       noContext: true,
     });
-    const embeddings: Float32Array[] = [];
-    const windowSamples = Math.round(this.options.embeddingWindowS * HOST_SAMPLE_RATE);
-    // One embedding per ~1.5 s window; a short tail joins the previous window.
-    const count = Math.max(1, Math.floor(audio.length / windowSamples));
-    for (let i = 0; i < count; i++) {
-      const from = i * windowSamples;
-      const to = i === count - 1 ? audio.length : from + windowSamples;
-      const features = applyCmn(computeFbank(audio.subarray(from, to), SPEAKER_FBANK));
-      if (features.frames === 0) continue;
-      embeddings.push(await this.embedder.embed(features));
+    const features = computeFbank(audio, SPEAKER_FBANK);
+    const plan = planChangeWindows(audio.length, this.change);
+    // Capacity: the plan's windows, at most change.maxWindows.
+    const windowEmbeddings: Float32Array[] = [];
+    for (const w of plan.windows) windowEmbeddings.push(await this.embedSpan(features, w));
+    const changes = pickChanges(
+      scoreCandidates(plan, windowEmbeddings),
+      this.change.threshold,
+      Math.round(this.change.minTurnS * HOST_SAMPLE_RATE),
+    );
+    const activity = this.voiceActivity(u);
+    const cuts = changes.map((at) => refineChange(at, plan.hop, activity));
+    const pieces = piecesBetween(
+      audio.length,
+      cuts,
+      Math.round(MIN_TURN_PIECE_S * HOST_SAMPLE_RATE),
+    );
+    let texts =
+      pieces.length === 1
+        ? [joinText(result)]
+        : divideText(
+            result.flatMap((r) => r.tokens ?? []),
+            pieces,
+            HOST_SAMPLE_RATE,
+            offsetMs,
+          );
+    // No words anywhere: one wordless utterance (main drops it), not wordless turns.
+    if (pieces.length > 1 && texts.every((t) => t === '')) {
+      pieces.splice(0, pieces.length, { start: 0, end: audio.length });
+      texts = [''];
     }
-    return {
-      startSample: u.startSample,
-      endSample: u.endSample,
-      text: joinText(result),
-      embeddings,
-      language: this.options.language,
-    };
+    const segments: HostSegment[] = [];
+    for (const [i, piece] of pieces.entries()) {
+      segments.push({
+        startSample: u.startSample + piece.start,
+        endSample: u.startSample + piece.end,
+        text: texts[i]!,
+        embeddings: await this.pieceEmbeddings(features, piece, plan.windows, windowEmbeddings),
+        language: this.options.language,
+        turns: pieces.length,
+      });
+    }
+    return segments;
+  }
+
+  /**
+   * The embeddings a turn keeps: the windows inside it that do not overlap
+   * (about one per embedding window, as the re-clustering at stop expects);
+   * a turn shorter than a window gets one embedding of its own audio.
+   */
+  private async pieceEmbeddings(
+    features: Features,
+    piece: SampleSpan,
+    windows: readonly SampleSpan[],
+    windowEmbeddings: readonly Float32Array[],
+  ): Promise<Float32Array[]> {
+    const inside = disjointWindowsInside(windows, piece);
+    if (inside.length > 0) return inside.map((i) => windowEmbeddings[i]!);
+    if (piece.end - piece.start < MIN_EMBEDDED_SAMPLES) return [];
+    return [await this.embedSpan(features, piece)];
+  }
+
+  private async embedSpan(features: Features, span: SampleSpan): Promise<Float32Array> {
+    return this.embedder.embed(
+      applyCmn(featuresWithin(features, span.start, span.end, SPEAKER_FBANK)),
+    );
+  }
+
+  /** The VAD's probabilities over the utterance, one per frame from its first sample. */
+  private voiceActivity(u: Utterance): VoiceActivity {
+    const n = this.vad.frameSamples;
+    const frames = Math.ceil((u.endSample - u.startSample) / n);
+    const probabilities = new Float32Array(frames);
+    for (let i = 0; i < frames; i++) {
+      // The VAD frame holding the middle of this frame; 0 past what it has seen.
+      const at = u.startSample + i * n + n / 2;
+      const frame = Math.floor((at - this.vadOrigin) / n);
+      const seen = frame >= 0 && this.vadOrigin + (frame + 1) * n <= this.vadPosition;
+      probabilities[i] = seen ? this.voiced[frame % this.voiced.length]! : 0;
+    }
+    return { frameSamples: n, probabilities, pauseBelow: this.segmenter.continueThreshold };
   }
 }
 

@@ -34,6 +34,7 @@ function hostSegment(startS: number, text: string, voice: number) {
       text,
       embeddings: [e],
       language: 'en',
+      turns: 1,
     },
     committedSample: (startS + 1) * 16_000,
   };

@@ -36,6 +36,7 @@ function segment(startS: number, text: string, embeddings: Float32Array[]): Host
     text,
     embeddings,
     language: 'en',
+    turns: 1,
   };
 }
 
