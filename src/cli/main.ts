@@ -16,7 +16,8 @@ Usage:
   steno devices [--json]                 list audio input devices and their ids
   steno record [--device ID] [--seconds N] [--out DIR] [--json]
                [--whisper-model FILE] [--embedding-model FILE] [--language CODE]
-               [--threads N] [--max-tokens N] [--no-transcript] [--no-partials]
+               [--threads N] [--max-tokens N] [--speakers auto|1-10]
+               [--no-transcript] [--no-partials]
                                          record until Ctrl-C (or N seconds),
                                          printing the live transcript
   steno list [--out DIR] [--json]        list recordings (recovers crashed ones)
@@ -59,6 +60,7 @@ async function main(argv: string[], terminal: Terminal): Promise<number> {
           language: { type: 'string' },
           threads: { type: 'string' },
           'max-tokens': { type: 'string' },
+          speakers: { type: 'string' },
         }).values,
         terminal,
       );

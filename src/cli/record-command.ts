@@ -5,7 +5,7 @@
  */
 import readline from 'node:readline';
 import { StenoError } from '../core/errors';
-import { formatSegmentLine } from '../core/transcript';
+import { formatSegmentLine, MAX_SPEAKER_COUNT, type SpeakerCount } from '../core/transcript';
 import type { StenoEvent } from '../core/api/events';
 import type { Settings } from '../core/api/types';
 import type { Terminal } from '../main/terminal';
@@ -27,6 +27,7 @@ export interface RecordOptions {
   language?: string | boolean;
   threads?: string | boolean;
   'max-tokens'?: string | boolean;
+  speakers?: string | boolean;
 }
 
 export async function runRecord(opts: RecordOptions, terminal: Terminal): Promise<number> {
@@ -49,6 +50,7 @@ export async function runRecord(opts: RecordOptions, terminal: Terminal): Promis
     ...(opts['max-tokens'] !== undefined
       ? { maxTokens: parseCount(String(opts['max-tokens']), '--max-tokens') }
       : {}),
+    ...(opts.speakers !== undefined ? { speakers: parseSpeakers(String(opts.speakers)) } : {}),
   };
   const json = Boolean(opts.json);
   const service = await openServiceForCli(
@@ -269,6 +271,19 @@ function parseInteger(text: string, flag: string): number {
     );
   }
   return Number.parseInt(text, 10);
+}
+
+function parseSpeakers(text: string): SpeakerCount {
+  if (text === 'auto') return 'auto';
+  if (/^\d{1,2}$/.test(text)) {
+    const n = Number.parseInt(text, 10);
+    if (n >= 1 && n <= MAX_SPEAKER_COUNT) return n;
+  }
+  throw new StenoError(
+    'INVALID_ARGUMENT',
+    `--speakers needs "auto" or a number from 1 to ${MAX_SPEAKER_COUNT}, got "${text}".`,
+    'For example: --speakers 3, or leave it out to let Steno count the speakers.',
+  );
 }
 
 function parseCount(text: string, flag: string): number {

@@ -9,6 +9,11 @@ export interface TranscriptSegment {
   speaker: number;
 }
 
+/** How many people speak in a recording or file: 'auto' estimates it, or 1 to MAX_SPEAKER_COUNT. */
+export type SpeakerCount = 'auto' | number;
+/** The most speakers a person can name for a recording (other tools offer about as many). */
+export const MAX_SPEAKER_COUNT = 10;
+
 export interface Transcript {
   segments: TranscriptSegment[];
   /** Names given to speakers; unnamed ones are "Speaker N". */

@@ -15,6 +15,7 @@ import {
   RecordingSummarySchema,
   SegmentSchema,
   SettingsSchema,
+  SpeakerCountSchema,
   SpeakerNamesSchema,
 } from './types';
 
@@ -26,9 +27,12 @@ export const COMMANDS = {
   /** Everything a client needs to draw itself; also how a client resynchronises. */
   getState: { params: none, result: AppStateSchema },
   listDevices: { params: none, result: z.array(DeviceSchema).max(LIMITS.listItems) },
-  /** Starts a recording (one at a time); `deviceId` overrides the setting. */
+  /** Starts a recording (one at a time); `deviceId` and `speakers` override the settings. */
   startRecording: {
-    params: z.strictObject({ deviceId: z.number().int().optional() }),
+    params: z.strictObject({
+      deviceId: z.number().int().optional(),
+      speakers: SpeakerCountSchema.optional(),
+    }),
     result: LiveRecordingSchema,
   },
   pauseRecording: { params: none, result: LiveRecordingSchema },

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { STENO_ERROR_CODES } from '../errors';
+import { MAX_SPEAKER_COUNT } from '../transcript';
 
 /** Limits on what crosses a boundary. */
 export const LIMITS = {
@@ -133,6 +134,12 @@ export const HOST_STATES = [
 export const HostStateSchema = z.enum(HOST_STATES);
 export type HostState = z.infer<typeof HostStateSchema>;
 
+/** How many people speak: 'auto' estimates it at the end; a number fixes it. */
+export const SpeakerCountSchema = z.union([
+  z.literal('auto'),
+  z.number().int().min(1).max(MAX_SPEAKER_COUNT),
+]);
+
 export const SettingsSchema = z.object({
   /** Stop after this many minutes of silence; null is off (the default). */
   autoStopSilenceMinutes: z
@@ -155,6 +162,8 @@ export const SettingsSchema = z.object({
   language: z.string().regex(/^(auto|[a-z]{2,3})$/, 'a language is a code such as "en", or "auto"'),
   whisperThreads: z.number().int().min(1).max(64),
   maxTokens: z.number().int().min(1).max(224),
+  /** How many people speak in a recording, unless startRecording says: 'auto' or 1-10. */
+  speakers: SpeakerCountSchema,
   /** Model files; null means the default place in the data directory. */
   whisperModel: z.string().max(LIMITS.pathChars).nullable(),
   embeddingModel: z.string().max(LIMITS.pathChars).nullable(),
@@ -171,6 +180,7 @@ export const DEFAULT_SETTINGS: Settings = {
   language: 'en',
   whisperThreads: 2,
   maxTokens: 64,
+  speakers: 'auto',
   whisperModel: null,
   embeddingModel: null,
 };

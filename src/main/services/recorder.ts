@@ -18,6 +18,7 @@ import type {
 } from '../../core/api/types';
 import { LIMITS } from '../../core/api/types';
 import type { HostOptions } from '../../core/host-protocol';
+import type { SpeakerCount } from '../../core/transcript';
 import type { CaptureSource, OpenCaptureOptions } from '../capture/capture-source';
 import type { FileSystemLayer } from '../fs-layer';
 import { missingModels, resolveModelPaths } from '../models';
@@ -67,6 +68,18 @@ export interface RecorderServiceOptions {
     /** The recording's timers (default: the clock the services share). */
     clock?: RecordingClock;
   };
+  /**
+   * Speaker thresholds other than the defaults: only for the benchmark that
+   * chooses them on the development meeting.
+   */
+  speakerTuning?: { changeThreshold?: number; clusterThreshold?: number };
+}
+
+export interface StartRecordingOptions {
+  /** A device id from listDevices (default: the setting). */
+  deviceId?: number;
+  /** How many people speak (default: the setting). */
+  speakers?: SpeakerCount;
 }
 
 interface Active {
@@ -124,7 +137,7 @@ export class RecorderService extends Disposable {
       : null;
   }
 
-  start(deviceId?: number): Promise<LiveRecording> {
+  start(options: StartRecordingOptions = {}): Promise<LiveRecording> {
     if (this.closing) {
       return Promise.reject(
         new StenoError(
@@ -143,14 +156,14 @@ export class RecorderService extends Disposable {
         ),
       );
     }
-    const started = this.startNow(deviceId);
+    const started = this.startNow(options);
     // Claimed before the first await: a second start fails at once.
     this.starting = started;
     void started.catch(() => {}).finally(() => (this.starting = null));
     return started;
   }
 
-  private async startNow(deviceId: number | undefined): Promise<LiveRecording> {
+  private async startNow(options: StartRecordingOptions): Promise<LiveRecording> {
     if (this.active) {
       throw new StenoError(
         'ALREADY_RECORDING',
@@ -163,7 +176,7 @@ export class RecorderService extends Disposable {
       );
     }
     const settings = this.opts.settings.current;
-    const device = deviceId ?? settings.deviceId ?? undefined;
+    const device = options.deviceId ?? settings.deviceId ?? undefined;
     let session: RecordingSession;
     try {
       const capture = this.opts.capture.open({ deviceId: device });
@@ -191,7 +204,9 @@ export class RecorderService extends Disposable {
     this.active = active;
     this.watch(active, settings);
     this.fireState();
-    if (settings.liveTranscript) await this.startTranscript(active, settings);
+    if (settings.liveTranscript) {
+      await this.startTranscript(active, settings, options.speakers ?? settings.speakers);
+    }
     return this.liveOf(active);
   }
 
@@ -453,7 +468,11 @@ export class RecorderService extends Disposable {
     }
   }
 
-  private async startTranscript(a: Active, settings: Settings): Promise<void> {
+  private async startTranscript(
+    a: Active,
+    settings: Settings,
+    speakers: SpeakerCount,
+  ): Promise<void> {
     const models = resolveModelPaths({
       ...(settings.whisperModel ? { whisper: settings.whisperModel } : {}),
       ...(settings.embeddingModel ? { embedding: settings.embeddingModel } : {}),
@@ -476,6 +495,9 @@ export class RecorderService extends Disposable {
       maxTokens: settings.maxTokens,
       partials: settings.partials,
       embeddingWindowS: 1.5,
+      ...(this.opts.speakerTuning?.changeThreshold !== undefined
+        ? { speakerChangeThreshold: this.opts.speakerTuning.changeThreshold }
+        : {}),
     };
     const { session, owned } = a;
     let transcriber: LiveTranscriber;
@@ -491,6 +513,10 @@ export class RecorderService extends Disposable {
         },
         models,
         options,
+        speakers,
+        ...(this.opts.speakerTuning?.clusterThreshold !== undefined
+          ? { clusterThreshold: this.opts.speakerTuning.clusterThreshold }
+          : {}),
         ...(this.opts.hostLauncher ? { launcher: this.opts.hostLauncher } : {}),
         ...(this.opts.supervisor ? { supervisor: this.opts.supervisor } : {}),
       });

@@ -36,6 +36,7 @@ export interface StenoServiceOptions {
   metricsIntervalMs?: number;
   supervisor?: RecorderServiceOptions['supervisor'];
   session?: RecorderServiceOptions['session'];
+  speakerTuning?: RecorderServiceOptions['speakerTuning'];
 }
 
 export const naudiodonCapture: CaptureProvider = {
@@ -68,6 +69,7 @@ export class StenoService extends Disposable implements ApiBackend {
         ...(options.hostLauncher ? { hostLauncher: options.hostLauncher } : {}),
         ...(options.supervisor ? { supervisor: options.supervisor } : {}),
         ...(options.session ? { session: options.session } : {}),
+        ...(options.speakerTuning ? { speakerTuning: options.speakerTuning } : {}),
       }),
     );
     this.library = this._register(new LibraryService(store, () => this.recorder.live?.id ?? null));
@@ -92,7 +94,7 @@ export class StenoService extends Disposable implements ApiBackend {
       }),
       getState: () => this.currentState(),
       listDevices: () => this.recorder.listDevices(),
-      startRecording: (p) => this.recorder.start(p.deviceId),
+      startRecording: (p) => this.recorder.start(p),
       pauseRecording: () => this.recorder.pause(),
       resumeRecording: () => this.recorder.resume(),
       stopRecording: () => this.recorder.stop('user'),

@@ -8,7 +8,7 @@ import {
   type HostOptions,
   type HostSegment,
 } from '../../core/host-protocol';
-import type { TranscriptSegment } from '../../core/transcript';
+import type { SpeakerCount, TranscriptSegment } from '../../core/transcript';
 import { nodeHostLauncher, type HostLauncher } from './host-process';
 import { ModelHostSupervisor, type SupervisorOptions } from './supervisor';
 import { TranscriptionFeed, type FeedSource } from './feed';
@@ -40,6 +40,10 @@ export interface LiveTranscriberOptions {
   supervisor?: Partial<
     Pick<SupervisorOptions, 'backoffMs' | 'shutdownDeadlineMs' | 'readyTimeoutMs' | 'idleTimeoutMs'>
   >;
+  /** How many people speak, when the person knows it; 'auto' (the default) estimates it. */
+  speakers?: SpeakerCount;
+  /** The re-clustering's merge threshold (default FINAL_SPEAKER_THRESHOLD); for tuning only. */
+  clusterThreshold?: number;
 }
 
 export interface LivePartial {
@@ -78,7 +82,7 @@ export class LiveTranscriber extends Disposable {
   private readonly supervisor: ModelHostSupervisor;
   private readonly feed: TranscriptionFeed;
   private readonly log: TranscriptLog;
-  private readonly clusterer = new OnlineSpeakerClusterer({ threshold: ONLINE_SPEAKER_THRESHOLD });
+  private readonly clusterer: OnlineSpeakerClusterer;
   /** Id (first sample) of the last final segment: a resend never repeats one. */
   private lastSegmentId = -1;
   private lastSpeaker = 0;
@@ -94,6 +98,12 @@ export class LiveTranscriber extends Disposable {
 
   constructor(private readonly opts: LiveTranscriberOptions) {
     super();
+    const known = opts.speakers === undefined || opts.speakers === 'auto' ? null : opts.speakers;
+    // A known count caps the live speakers too: a voice beyond it joins the nearest.
+    this.clusterer = new OnlineSpeakerClusterer({
+      threshold: ONLINE_SPEAKER_THRESHOLD,
+      ...(known !== null ? { maxSpeakers: known } : {}),
+    });
     this.log = this._register(TranscriptLog.open(opts.folder));
     this.supervisor = this._register(
       new ModelHostSupervisor({
@@ -187,8 +197,10 @@ export class LiveTranscriber extends Disposable {
       return;
     }
     this.lastSegmentId = segment.startSample;
-    // Whisper heard no words (a cough, a door): nothing for a person to read.
-    if (segment.text.trim() === '') {
+    // Whisper heard no words in the whole utterance (a cough, a door): nothing
+    // for a person to read. A wordless turn of a cut utterance is still
+    // someone speaking, and stays (its words went to the turns beside it).
+    if (segment.text.trim() === '' && segment.turns <= 1) {
       this.emptyUtterances++;
       return;
     }
@@ -215,7 +227,10 @@ export class LiveTranscriber extends Disposable {
     await this.log.restoreIfRemoved().catch(this.reportLogFailure);
     let saved = true;
     const summary = await reclusterTranscript(this.opts.folder, {
-      threshold: FINAL_SPEAKER_THRESHOLD,
+      threshold: this.opts.clusterThreshold ?? FINAL_SPEAKER_THRESHOLD,
+      ...(this.opts.speakers !== undefined && this.opts.speakers !== 'auto'
+        ? { speakers: this.opts.speakers }
+        : {}),
       appendLabels: (changes) =>
         this.log.appendLabels(changes).catch((e: unknown) => {
           saved = false;

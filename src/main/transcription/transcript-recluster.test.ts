@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { agglomerativeCluster, relabelByFirstAppearance } from '../../core/clustering';
+import { agglomerativeCluster, matchLabelsToPrevious } from '../../core/clustering';
 import { writeLongTranscriptLog } from '../../testing/long-transcript';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { FINAL_SPEAKER_THRESHOLD } from './live-transcriber';
@@ -20,12 +20,13 @@ afterEach(() => removeTempDir(dir));
 
 /**
  * The re-clustering as it was before it was bounded: every segment with an
- * embedding is an item of one average linkage, relabelled by first
- * appearance; the changes in reading order.
+ * embedding is an item of one average linkage, its clusters named after the
+ * live labels they share most segments with; the changes in reading order.
  */
 function unboundedChanges(records: SegmentRecord[]): SpeakerChange[] {
   const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
-  const labels = relabelByFirstAppearance(
+  const labels = matchLabelsToPrevious(
+    withEmbedding.map((r) => r.speaker),
     agglomerativeCluster(
       withEmbedding.map((r) => meanEmbedding(r.embeddings)!),
       { threshold: FINAL_SPEAKER_THRESHOLD },
@@ -115,8 +116,37 @@ describe('reclusterTranscript', () => {
     expect(pages.length).toBeGreaterThan(1);
     expect(pages.every((p) => p.changes.length <= 250)).toBe(true);
     const speakers = (await readSegmentRecords(dir)).map((r) => r.speaker);
-    // The final labels are the true voices, numbered by first appearance.
-    expect(speakers).toEqual(relabelByFirstAppearance([...truth.speakers].map(Number)));
+    // The final labels are the true voices, whatever each is called: one
+    // label per voice, and no label for two voices.
+    const labelOfVoice = new Map<string, number>();
+    const voiceOfLabel = new Map<number, string>();
+    [...truth.speakers].forEach((voice, i) => {
+      expect(labelOfVoice.get(voice) ?? speakers[i]).toBe(speakers[i]);
+      expect(voiceOfLabel.get(speakers[i]!) ?? voice).toBe(voice);
+      labelOfVoice.set(voice, speakers[i]!);
+      voiceOfLabel.set(speakers[i]!, voice);
+    });
+    expect(labelOfVoice.size).toBe(4);
+  });
+
+  it('keeps the live labels of speakers the re-clustering did not move', async () => {
+    // A clean meeting whose live labels are not numbered by first appearance
+    // (speaker v shown as 9 - v): the re-clustering finds the same voices, so
+    // nothing changes.
+    writeLongTranscriptLog(dir, { segments: 200, sigma: 0.05, onlineThreshold: 0.5, seed: 9 });
+    const log = TranscriptLog.open(dir);
+    await log.appendLabels(
+      (await readSegmentRecords(dir)).map((r) => [r.id, 9 - r.speaker] as const),
+    );
+    log.dispose();
+    await log.whenWritten();
+    const records = await readSegmentRecords(dir);
+    expect(records[0]!.speaker).toBe(9);
+    const { pages } = await recluster();
+    expect(pages).toEqual([]);
+    expect((await readSegmentRecords(dir)).map((r) => r.speaker)).toEqual(
+      records.map((r) => r.speaker),
+    );
   });
 
   it('an empty transcript: nothing to change', async () => {

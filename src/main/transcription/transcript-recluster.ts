@@ -1,4 +1,8 @@
-import { agglomerativeClusterWeighted, MicroClusterer } from '../../core/clustering';
+import {
+  agglomerativeClusterWeighted,
+  matchLabelsToPrevious,
+  MicroClusterer,
+} from '../../core/clustering';
 import { LIMITS } from '../../core/api/types';
 import { EmbeddingDecoder, indexTranscriptLog } from './transcript-store';
 
@@ -35,8 +39,10 @@ export interface TranscriptSummary {
 }
 
 export interface ReclusterOptions {
-  /** Average-linkage merge threshold. */
+  /** Average-linkage merge threshold: it decides how many speakers there are. */
   threshold: number;
+  /** The number of speakers, when the person gave it: the dendrogram is cut there instead. */
+  speakers?: number;
   /** Persists the changes (one labels record); a rejection means nothing was changed. */
   appendLabels: (changes: Iterable<readonly [id: number, speaker: number]>) => Promise<void>;
   /** Gets the persisted changes in pages, in reading order; not called when there are none. */
@@ -54,9 +60,11 @@ export interface ReclusterOptions {
  * memory bounded by the item cap, not by the meeting: one pass over the log
  * folds each segment's mean embedding into at most `maxItems` items and keeps
  * per segment only its id, speaker and item (16 bytes); average linkage
- * clusters the items (weighted by their sizes); speakers are numbered by
- * first appearance; the changed labels are appended as one record, then
- * handed out in pages. Segments without embeddings keep their speaker.
+ * clusters the items (weighted by their sizes), cut at the threshold or at
+ * the number of speakers given; each cluster takes the live label it shares
+ * most segments with (an optimal matching), new ones the lowest free labels;
+ * the changed labels are appended as one record, then handed out in pages.
+ * Segments without embeddings keep their speaker.
  *
  * With no more segments than `maxItems` every segment is its own item and
  * the result is that of average linkage over all segments.
@@ -114,12 +122,20 @@ export async function reclusterTranscript(
     const labels = agglomerativeClusterWeighted(
       byRank.map((item) => means[item]!),
       byRank.map((item) => weights[item]!),
-      { threshold: opts.threshold },
+      {
+        threshold: opts.threshold,
+        ...(opts.speakers !== undefined ? { clusters: opts.speakers } : {}),
+      },
     );
-    for (let p = 0; p < count; p++) {
-      const point = pointOf[p]!;
-      if (point >= 0) newSpeakerOf[p] = labels[rankOf[folding.itemOf(point)]!]!;
-    }
+    // The clusters take the live labels they share most segments with, so a
+    // label a person saw changes only where the re-clustering moved the
+    // segment (4 bytes a segment with an embedding, twice).
+    const embedded = Array.from(order).filter((position) => pointOf[position]! >= 0);
+    const renamed = matchLabelsToPrevious(
+      embedded.map((position) => index.speakerAt(position)),
+      embedded.map((position) => labels[rankOf[folding.itemOf(pointOf[position]!)]!]!),
+    );
+    embedded.forEach((position, i) => (newSpeakerOf[position] = renamed[i]!));
   }
 
   // Changed segments by log position, in reading order (4 bytes a segment at most).
