@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HostModelPaths, HostOptions } from '../src/core/host-protocol';
-import type { Transcript, TranscriptSegment } from '../src/core/transcript';
+import type { SpeakerCount, Transcript, TranscriptSegment } from '../src/core/transcript';
 import type { StenoEvent } from '../src/core/api/events';
 import { FileCapture } from '../src/main/capture/file-capture';
 import type { RecordingSession } from '../src/main/recording/session';
@@ -69,6 +69,9 @@ export async function startLiveRun(
      * ends such a recording, so manual callers raise `watchdogMs`.
      */
     session?: StenoServiceOptions['session'];
+    /** How many people speak (default: the setting, 'auto'). */
+    speakers?: SpeakerCount;
+    speakerTuning?: StenoServiceOptions['speakerTuning'];
   },
 ): Promise<LiveRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-bench-'));
@@ -78,6 +81,7 @@ export async function startLiveRun(
     capture: { listDevices: () => [], open: () => capture },
     ...(opts.metricsIntervalMs ? { metricsIntervalMs: opts.metricsIntervalMs } : {}),
     ...(opts.session ? { session: opts.session } : {}),
+    ...(opts.speakerTuning ? { speakerTuning: opts.speakerTuning } : {}),
   });
   const options = { ...BENCH_HOST_OPTIONS, ...opts.options };
   service.settings.override({
@@ -100,7 +104,11 @@ export async function startLiveRun(
     if (e.type === 'error') process.stderr.write(`bench: ${e.context}: ${e.error.message}\n`);
     opts.onEvent?.(e);
   });
-  const live = await call(service, 'startRecording', {});
+  const live = await call(
+    service,
+    'startRecording',
+    opts.speakers !== undefined ? { speakers: opts.speakers } : {},
+  );
   const current = service.recorder.current;
   if (!current?.transcriber) {
     sub.dispose();
