@@ -87,6 +87,7 @@ interface Args {
   speakers?: number;
   changeThreshold?: number;
   clusterThreshold?: number;
+  minSpeakerS?: number;
 }
 
 interface MeetingToScore {
@@ -100,7 +101,7 @@ interface MeetingToScore {
 
 const USAGE =
   'usage: npm run bench -- diarization [--embedding-model FILE] [--audio FILE --rttm FILE] ' +
-  '[--meeting easy|hard|festival|dev] [--speakers N] [--change-threshold X] [--cluster-threshold Y]';
+  '[--meeting easy|hard|festival|dev] [--speakers N] [--change-threshold X] [--cluster-threshold Y] [--min-speaker-s S]';
 
 function numberArg(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
@@ -127,6 +128,7 @@ function parseArgs(argv: readonly string[]): Args {
     } else if (flag === '--speakers') args.speakers = numberArg(flag, value, 1, 10);
     else if (flag === '--change-threshold') args.changeThreshold = numberArg(flag, value, -1, 1);
     else if (flag === '--cluster-threshold') args.clusterThreshold = numberArg(flag, value, -1, 1);
+    else if (flag === '--min-speaker-s') args.minSpeakerS = numberArg(flag, value, 0, 3600);
     else throw new Error(`unknown argument ${flag}; ${USAGE}`);
     i++;
   }
@@ -266,6 +268,7 @@ async function scoreMeeting(
     speakerTuning: {
       ...(args.changeThreshold !== undefined ? { changeThreshold: args.changeThreshold } : {}),
       ...(args.clusterThreshold !== undefined ? { clusterThreshold: args.clusterThreshold } : {}),
+      ...(args.minSpeakerS !== undefined ? { minSpeakerS: args.minSpeakerS } : {}),
     },
     onEvent: (e) => {
       if (e.type === 'error') errors.push(`${e.context}: ${e.error.message}`);
@@ -371,6 +374,7 @@ export default async function diarization(argv: string[] = []): Promise<Record<s
       args.embeddingModel === undefined &&
       args.changeThreshold === undefined &&
       args.clusterThreshold === undefined &&
+      args.minSpeakerS === undefined &&
       args.audio === undefined;
     // Capacity: one line per gated meeting.
     const failures: string[] = [];
@@ -406,6 +410,7 @@ export default async function diarization(argv: string[] = []): Promise<Record<s
       speakers_given: args.speakers ?? 'auto',
       ...(args.changeThreshold !== undefined ? { change_threshold: args.changeThreshold } : {}),
       ...(args.clusterThreshold !== undefined ? { cluster_threshold: args.clusterThreshold } : {}),
+      ...(args.minSpeakerS !== undefined ? { min_speaker_s: args.minSpeakerS } : {}),
       ...results,
       gates:
         gates.length > 0

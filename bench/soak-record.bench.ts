@@ -142,7 +142,9 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 function youngGenerationBytes(): number {
   return v8
     .getHeapSpaceStatistics()
-    .filter((space) => space.space_name === 'new_space' || space.space_name === 'new_large_object_space')
+    .filter(
+      (space) => space.space_name === 'new_space' || space.space_name === 'new_large_object_space',
+    )
     .reduce((sum, space) => sum + space.physical_space_size, 0);
 }
 

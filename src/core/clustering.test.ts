@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  absorbSmallClusters,
   agglomerativeCluster,
   agglomerativeClusterWeighted,
   agglomerativeClusterWeightedWithMerges,
@@ -690,5 +691,27 @@ describe('MicroClusterer', () => {
     expect(() => folding.add(Float32Array.from([1, 0, 0]))).toThrow(RangeError);
     expect(() => folding.add(Float32Array.from([0, 0]))).toThrow(RangeError);
     expect(() => folding.itemOf(1)).toThrow(RangeError);
+  });
+});
+
+describe('absorbSmallClusters', () => {
+  const e = (...v: number[]) => Float32Array.from(v);
+  it('moves each item of a small cluster to the most similar large one', () => {
+    const means = [e(1, 0, 0), e(0, 1, 0), e(0.9, 0.1, 0.3), e(0.1, 0.9, 0.3), e(1, 0, 0.1)];
+    const labels = [0, 1, 2, 3, 0];
+    const weights = [5, 6, 0.5, 0.7, 4];
+    expect(absorbSmallClusters(labels, means, weights, 2)).toEqual([0, 1, 0, 1, 0]);
+  });
+
+  it('leaves the labels when every cluster is large, or none is', () => {
+    const means = [e(1, 0), e(0, 1), e(1, 0.1)];
+    expect(absorbSmallClusters([0, 1, 0], means, [3, 3, 3], 2)).toEqual([0, 1, 0]);
+    expect(absorbSmallClusters([0, 1, 2], means, [1, 1, 1], 2)).toEqual([0, 1, 2]);
+  });
+
+  it('counts a cluster by the total of its items, not by their number', () => {
+    const means = [e(1, 0), e(0, 1), e(0, 1), e(0, 1)];
+    // Three short items of one voice make 2.1 s together: a speaker.
+    expect(absorbSmallClusters([0, 1, 1, 1], means, [5, 0.7, 0.7, 0.7], 2)).toEqual([0, 1, 1, 1]);
   });
 });

@@ -871,3 +871,55 @@ export class MicroClusterer {
     }
   }
 }
+
+/**
+ * Clusters too small to be a speaker of their own join the nearest large one.
+ * A voice that speaks for under a few seconds in a whole meeting is far more
+ * often a cluster of short, noisy pieces (a cough, a laugh, the end of a
+ * turn) than a person; average linkage leaves such pieces apart because
+ * short windows embed poorly. `weights` is each item's amount of speech
+ * (seconds), `means` each item's mean unit embedding; a cluster whose items
+ * weigh less than `minWeight` in all has each of its items moved to the large
+ * cluster whose weighted centroid is most similar to that item. When no
+ * cluster reaches `minWeight`, the labels are returned unchanged. Labels are
+ * renumbered by first appearance.
+ */
+export function absorbSmallClusters(
+  labels: readonly number[],
+  means: readonly ArrayLike<number>[],
+  weights: readonly number[],
+  minWeight: number,
+): number[] {
+  if (labels.length !== means.length || labels.length !== weights.length) {
+    throw new RangeError('labels, means and weights must have one entry per item');
+  }
+  if (labels.length === 0) return [];
+  const dims = means[0]!.length;
+  // Capacity: one entry per cluster (at most one per item).
+  const totals = new Map<number, number>();
+  const sums = new Map<number, Float64Array>();
+  labels.forEach((label, i) => {
+    totals.set(label, (totals.get(label) ?? 0) + weights[i]!);
+    let sum = sums.get(label);
+    if (!sum) sums.set(label, (sum = new Float64Array(dims)));
+    const m = means[i]!;
+    for (let d = 0; d < dims; d++) sum[d] = sum[d]! + weights[i]! * m[d]!;
+  });
+  const large = [...totals].filter(([, total]) => total >= minWeight).map(([label]) => label);
+  if (large.length === 0 || large.length === totals.size) return relabelByFirstAppearance(labels);
+  return relabelByFirstAppearance(
+    labels.map((label, i) => {
+      if (totals.get(label)! >= minWeight) return label;
+      let best = large[0]!;
+      let bestSim = -Infinity;
+      for (const candidate of large) {
+        const sim = cosineSimilarity(means[i]!, sums.get(candidate)!);
+        if (sim > bestSim) {
+          bestSim = sim;
+          best = candidate;
+        }
+      }
+      return best;
+    }),
+  );
+}

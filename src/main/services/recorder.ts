@@ -72,7 +72,7 @@ export interface RecorderServiceOptions {
    * Speaker thresholds other than the defaults: only for the benchmark that
    * chooses them on the development meeting.
    */
-  speakerTuning?: { changeThreshold?: number; clusterThreshold?: number };
+  speakerTuning?: { changeThreshold?: number; clusterThreshold?: number; minSpeakerS?: number };
 }
 
 export interface StartRecordingOptions {
@@ -516,6 +516,9 @@ export class RecorderService extends Disposable {
         speakers,
         ...(this.opts.speakerTuning?.clusterThreshold !== undefined
           ? { clusterThreshold: this.opts.speakerTuning.clusterThreshold }
+          : {}),
+        ...(this.opts.speakerTuning?.minSpeakerS !== undefined
+          ? { minSpeakerS: this.opts.speakerTuning.minSpeakerS }
           : {}),
         ...(this.opts.hostLauncher ? { launcher: this.opts.hostLauncher } : {}),
         ...(this.opts.supervisor ? { supervisor: this.opts.supervisor } : {}),

@@ -44,6 +44,8 @@ export interface LiveTranscriberOptions {
   speakers?: SpeakerCount;
   /** The re-clustering's merge threshold (default FINAL_SPEAKER_THRESHOLD); for tuning only. */
   clusterThreshold?: number;
+  /** The smallest speaker the re-clustering keeps, seconds (default MIN_SPEAKER_S); for tuning only. */
+  minSpeakerS?: number;
 }
 
 export interface LivePartial {
@@ -228,6 +230,7 @@ export class LiveTranscriber extends Disposable {
     let saved = true;
     const summary = await reclusterTranscript(this.opts.folder, {
       threshold: this.opts.clusterThreshold ?? FINAL_SPEAKER_THRESHOLD,
+      ...(this.opts.minSpeakerS !== undefined ? { minSpeakerS: this.opts.minSpeakerS } : {}),
       ...(this.opts.speakers !== undefined && this.opts.speakers !== 'auto'
         ? { speakers: this.opts.speakers }
         : {}),

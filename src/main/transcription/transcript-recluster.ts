@@ -1,4 +1,5 @@
 import {
+  absorbSmallClusters,
   agglomerativeClusterWeighted,
   matchLabelsToPrevious,
   MicroClusterer,
@@ -20,6 +21,13 @@ export const MAX_RECLUSTER_ITEMS = 512;
  * agglomerative pass decides what is the same speaker.
  */
 export const MICRO_CLUSTER_JOIN_THRESHOLD = 0.8;
+
+/**
+ * Least speech a speaker found at stop may have, seconds; a smaller cluster
+ * joins the nearest larger one (see absorbSmallClusters). Not applied when the
+ * person gave the number of speakers. Chosen on the development meeting.
+ */
+export const MIN_SPEAKER_S = 4;
 
 export interface SpeakerChange {
   /** The segment's id (its first 16 kHz sample). */
@@ -43,6 +51,8 @@ export interface ReclusterOptions {
   threshold: number;
   /** The number of speakers, when the person gave it: the dendrogram is cut there instead. */
   speakers?: number;
+  /** Default MIN_SPEAKER_S. */
+  minSpeakerS?: number;
   /** Persists the changes (one labels record); a rejection means nothing was changed. */
   appendLabels: (changes: Iterable<readonly [id: number, speaker: number]>) => Promise<void>;
   /** Gets the persisted changes in pages, in reading order; not called when there are none. */
@@ -79,6 +89,8 @@ export async function reclusterTranscript(
   });
   /** Point (in MicroClusterer) of each segment by log position, -1 without embedding. */
   let pointOf = new Int32Array(1024);
+  /** Each segment's length by log position, seconds (grows with pointOf). */
+  let secondsOf = new Float32Array(1024);
   // One segment's windows and mean at a time, in reused buffers.
   const decoder = new EmbeddingDecoder();
   let mean = new Float32Array(0);
@@ -87,8 +99,12 @@ export async function reclusterTranscript(
       const grown = new Int32Array(pointOf.length * 2);
       grown.set(pointOf);
       pointOf = grown;
+      const grownSeconds = new Float32Array(secondsOf.length * 2);
+      grownSeconds.set(secondsOf);
+      secondsOf = grownSeconds;
     }
     pointOf[position] = -1;
+    secondsOf[position] = Math.max(0, line.endS - line.startS);
     const windows = line.emb;
     if (windows.length === 0) return;
     const first = decoder.decode(windows[0]!);
@@ -119,14 +135,29 @@ export async function reclusterTranscript(
         byRank.push(item);
       }
     }
-    const labels = agglomerativeClusterWeighted(
-      byRank.map((item) => means[item]!),
+    const rankedMeans = byRank.map((item) => means[item]!);
+    let labels = agglomerativeClusterWeighted(
+      rankedMeans,
       byRank.map((item) => weights[item]!),
       {
         threshold: opts.threshold,
         ...(opts.speakers !== undefined ? { clusters: opts.speakers } : {}),
       },
     );
+    if (opts.speakers === undefined) {
+      // Speech per item (one number per item), for the smallest speaker a cluster may be.
+      const itemSeconds = new Float64Array(means.length);
+      for (let p = 0; p < count; p++) {
+        const point = pointOf[p]!;
+        if (point >= 0) itemSeconds[folding.itemOf(point)]! += secondsOf[p]!;
+      }
+      labels = absorbSmallClusters(
+        labels,
+        rankedMeans,
+        byRank.map((item) => itemSeconds[item]!),
+        opts.minSpeakerS ?? MIN_SPEAKER_S,
+      );
+    }
     // The clusters take the live labels they share most segments with, so a
     // label a person saw changes only where the re-clustering moved the
     // segment (4 bytes a segment with an embedding, twice).
