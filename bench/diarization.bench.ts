@@ -57,6 +57,11 @@ import {
   ensureSyntheticMeeting,
 } from '../src/testing/synthetic-meeting';
 import { testModels } from '../src/testing/test-models';
+import { applyCmn, computeFbank, featuresWithin } from '../src/core/fbank';
+import { cosine } from '../src/core/speaker-change';
+import { SpeakerEmbedder } from '../src/host/speaker-embedder';
+import { SPEAKER_FBANK } from '../src/host/transcription-pipeline';
+import { readMonoWav } from '../src/testing/synthetic-meeting';
 import { pumpFast, startLiveRun } from './support-live';
 import { round } from './support';
 
@@ -94,6 +99,8 @@ interface MeetingToScore {
   key: string;
   /** A mono 16-bit PCM WAV, as FileCapture plays it. */
   wav: string;
+  /** The same at 16 kHz, for the turn separation (synthetic meetings only). */
+  wav16k?: string;
   durationS: number;
   reference: Turn[];
   tunedOn: boolean | 'unknown' | 'thresholds chosen on it';
@@ -252,6 +259,49 @@ export function changeRecall(
   return { changes, found, labelled };
 }
 
+/**
+ * How far apart the embedding model puts the meeting's voices, before any
+ * segmentation or clustering: each reference turn embedded whole (16 kHz, the
+ * pipeline's features), and the median cosine between turns of one speaker
+ * and between turns of each pair of speakers. When a pair's median is as high
+ * as the speakers' own, no threshold can tell them apart.
+ */
+async function turnSeparation(
+  wav16k: string,
+  reference: readonly Turn[],
+  embeddingModel: string,
+): Promise<Record<string, number>> {
+  const { samples, sampleRate } = await readMonoWav(wav16k);
+  if (sampleRate !== 16_000) throw new Error(`${wav16k} is not 16 kHz`);
+  const features = computeFbank(samples, SPEAKER_FBANK);
+  const embedder = await SpeakerEmbedder.create(embeddingModel);
+  try {
+    const turns = [...reference].sort((a, b) => a.start - b.start);
+    // Capacity: one embedding per reference turn.
+    const embeddings: Float32Array[] = [];
+    for (const t of turns) {
+      const span = featuresWithin(features, t.start * sampleRate, t.end * sampleRate, SPEAKER_FBANK);
+      embeddings.push(await embedder.embed(applyCmn(span)));
+    }
+    // Capacity: one list per pair of speakers (at most a few dozen).
+    const byPair = new Map<string, number[]>();
+    for (let i = 0; i < turns.length; i++) {
+      for (let j = i + 1; j < turns.length; j++) {
+        const key = [turns[i]!.speaker, turns[j]!.speaker].sort().join('-');
+        const list = byPair.get(key) ?? [];
+        list.push(cosine(embeddings[i]!, embeddings[j]!));
+        byPair.set(key, list);
+      }
+    }
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)]!;
+    const out: Record<string, number> = {};
+    for (const key of [...byPair.keys()].sort()) out[key] = round(median(byPair.get(key)!), 3);
+    return out;
+  } finally {
+    embedder.dispose();
+  }
+}
+
 async function scoreMeeting(
   meeting: MeetingToScore,
   models: { whisper: string; embedding: string },
@@ -318,6 +368,15 @@ async function scoreMeeting(
       speakers_found: new Set(hypothesis.map((t) => t.speaker)).size,
       turns: meeting.reference.length,
       segments: hypothesis.length,
+      ...(meeting.wav16k
+        ? {
+            turn_cosine_median: await turnSeparation(
+              meeting.wav16k,
+              meeting.reference,
+              models.embedding,
+            ),
+          }
+        : {}),
       audio_s: round(meeting.durationS, 1),
       wall_s: round((performance.now() - started) / 1000, 1),
     };
@@ -360,6 +419,7 @@ export default async function diarization(argv: string[] = []): Promise<Record<s
         meetings.push({
           key,
           wav: m.wav48k,
+          wav16k: m.wav16k,
           durationS: m.durationS,
           reference: m.turns,
           tunedOn: key === 'easy' ? true : key === 'dev' ? 'thresholds chosen on it' : false,

@@ -69,7 +69,9 @@ async function scenario(client: StenoClient): Promise<void> {
   const events: StenoEvent[] = [];
   const unsubscribe = client.onEvent((e) => events.push(e));
   try {
-    const live = await client.startRecording({});
+    // One voice: the person says so, and the utterance is one segment (the
+    // speaker-change path is the diarization tests' and benchmark's).
+    const live = await client.startRecording({ speakers: 1 });
     expect(live.state).toBe('recording');
     await waitForEvent(events, (e) => e.type === 'host.state' && e.state === 'ready', 60_000);
     await waitForEvent(events, (e) => e.type === 'recording.progress' && e.elapsedS > 1);
@@ -156,6 +158,8 @@ describe('one scenario through every adapter', () => {
       [
         'record',
         '--json',
+        '--speakers',
+        '1',
         '--out',
         out,
         '--whisper-model',

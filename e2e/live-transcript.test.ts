@@ -30,10 +30,12 @@ beforeAll(async () => {
 afterAll(() => removeTempDir(out));
 
 /** `steno record` with the test models for `seconds`, once its transcription has started. */
-async function recordWithModels(seconds: number): Promise<StenoProcess> {
+async function recordWithModels(seconds: number, speakers = 'auto'): Promise<StenoProcess> {
   const rec = new StenoProcess([
     'record',
     '--json',
+    '--speakers',
+    speakers,
     '--out',
     out,
     '--whisper-model',
@@ -70,8 +72,9 @@ const isHostReady = (e: CliEvent) =>
 async function recordMeeting(
   onHostReady?: (e: CliEvent, rec: StenoProcess) => void,
   extraSeconds = 4,
+  speakers = 'auto',
 ) {
-  const rec = await recordWithModels(Math.ceil(meeting.durationS + extraSeconds));
+  const rec = await recordWithModels(Math.ceil(meeting.durationS + extraSeconds), speakers);
   let readyCount = 0;
   const watcher = setInterval(() => {
     const ready = rec.events.filter(isHostReady);
@@ -100,7 +103,7 @@ function matchTurns(segments: Segment[], offsetS: number) {
 }
 
 describe('live transcript from the model host', () => {
-  it('gives one final segment per utterance with the known text, turn boundaries within 0.5 s, and 3 speakers', async () => {
+  it('gives each turn its own segments with the known text, turn boundaries within 0.5 s, and 3 speakers', async () => {
     const { rec, offsetS } = await recordMeeting();
     const live = rec.events
       .filter((e) => e.type === 'transcript.segment')
@@ -108,24 +111,38 @@ describe('live transcript from the model host', () => {
     const finished = rec.last('transcript.finished')!;
     const id = rec.started()!.id;
     const final = await printedTranscript(id);
-    expect(live.length).toBe(meeting.turns.length);
-    expect(final.segments.length).toBe(meeting.turns.length);
+    // A turn may be cut where the host heard a change inside it; the
+    // fixed-text model's words then go to the pieces by their timestamps.
+    expect(live.length).toBeGreaterThanOrEqual(meeting.turns.length);
+    expect(final.segments.length).toBe(live.length);
     const matches = matchTurns(final.segments, offsetS);
+    // No segment spans two turns.
+    for (const s of final.segments) {
+      const turns = matches.filter((m) => m.includes(s)).length;
+      expect(turns, `segment at ${s.startS} s lies in ${turns} turns`).toBe(1);
+    }
     matches.forEach((m, i) => {
       const turn = meeting.turns[i]!;
-      expect(m.length, `turn ${i} matched ${m.length} segments`).toBe(1);
-      const s = m[0]!;
-      expect(s.text).toBe(models.text);
-      expect(Math.abs(s.startS - offsetS - turn.start), `turn ${i} start`).toBeLessThanOrEqual(0.5);
-      expect(Math.abs(s.endS - offsetS - turn.end), `turn ${i} end`).toBeLessThanOrEqual(0.5);
+      expect(m.length, `turn ${i} matched no segment`).toBeGreaterThanOrEqual(1);
+      const words = m.map((s) => s.text).filter((t) => t !== '');
+      expect(words.join(' '), `turn ${i}`).toBe(models.text);
+      expect(Math.abs(m[0]!.startS - offsetS - turn.start), `turn ${i} start`).toBeLessThanOrEqual(
+        0.5,
+      );
+      expect(Math.abs(m.at(-1)!.endS - offsetS - turn.end), `turn ${i} end`).toBeLessThanOrEqual(
+        0.5,
+      );
     });
     expect(finished.speakerCount).toBe(3);
     expect(new Set(final.segments.map((s) => s.speaker)).size).toBe(3);
-    // Speakers are consistent with the truth: same voice, same label.
+    // Speakers are consistent with the truth: same voice, same label (each
+    // turn by its longest segment).
+    const longest = (m: Segment[]) =>
+      m.reduce((a, b) => (b.endS - b.startS > a.endS - a.startS ? b : a));
     const labelOf = new Map<string, number>();
     matches.forEach((m, i) => {
       const truth = meeting.turns[i]!.speaker;
-      const label = m[0]!.speaker;
+      const label = longest(m).speaker;
       if (!labelOf.has(truth)) labelOf.set(truth, label);
       expect(label, `turn ${i} (${truth})`).toBe(labelOf.get(truth));
     });
@@ -138,26 +155,31 @@ describe('live transcript from the model host', () => {
     expect(t.segments).toEqual(final.segments);
     expect(t.speakerNames['0']).toBe('Ada');
     const text = await runSteno(['transcript', id, '--out', out]);
-    expect(text.stdout).toMatch(/\] Ada: Steno heard this\./);
+    expect(text.stdout).toMatch(/\] Ada: /);
   }, 240_000);
 
   it('survives the host being killed 10 times: WAV intact, every utterance transcribed exactly once', async () => {
     let kills = 0;
-    const { rec, file, offsetS } = await recordMeeting((ready) => {
-      if (kills >= 10) return;
-      kills++;
-      // Let it work a little, then kill -9 it.
-      setTimeout(
-        () => {
-          try {
-            process.kill(Number(ready.pid), 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        },
-        800 + 100 * kills,
-      );
-    }, 20); // a longer recording: all 10 kills fall while it records
+    const { rec, file, offsetS } = await recordMeeting(
+      (ready) => {
+        if (kills >= 10) return;
+        kills++;
+        // Let it work a little, then kill -9 it.
+        setTimeout(
+          () => {
+            try {
+              process.kill(Number(ready.pid), 'SIGKILL');
+            } catch {
+              // already gone
+            }
+          },
+          800 + 100 * kills,
+        );
+      },
+      20, // a longer recording: all 10 kills fall while it records
+      // Exactly-once across restarts is about utterances: one segment each.
+      '1',
+    );
     const crashes = rec.events.filter((e) => e.type === 'host.state' && e.state === 'crashed');
     expect(kills).toBe(10);
     expect(crashes.length).toBeGreaterThanOrEqual(10);
@@ -184,7 +206,7 @@ describe('live transcript from the model host', () => {
       'rescue-sentence',
       'Nothing said in this meeting is lost when its folder disappears.',
     );
-    const rec = await recordWithModels(60);
+    const rec = await recordWithModels(60, '1');
     await rec.waitFor(progressPast(1));
     await playIntoMic(sentence);
     await rec.waitFor((e) => e.type === 'transcript.segment', 30_000);

@@ -38,6 +38,10 @@ export interface HostOptions {
   partials: boolean;
   /** Speaker-embedding window within long utterances, seconds. */
   embeddingWindowS: number;
+  /** Cut utterances where the voice changes (off when the person said one speaker talks). */
+  speakerChanges?: boolean;
+  /** Cosine below which two adjacent windows are two speakers (default DEFAULT_SPEAKER_CHANGE's). */
+  speakerChangeThreshold?: number;
 }
 
 export type MainToHost =
@@ -72,6 +76,8 @@ export interface HostSegment {
    * no words is not (a cough, a door).
    */
   turns: number;
+  /** Which of those turns this is, 0 first. */
+  turn: number;
 }
 
 export interface HostPartial {
@@ -129,7 +135,7 @@ export function parseMainToHost(value: unknown): MainToHost | null {
 /** Largest text a host message may carry (a segment's words; the API's own limit for segment text). */
 const MAX_HOST_TEXT = 10_000;
 /** Most embedding windows one utterance may carry (a 30 s utterance at 0.25 s hops is 120). */
-const MAX_EMBEDDINGS = 512;
+export const MAX_EMBEDDINGS = 512;
 
 /**
  * Checks a message from the host before main trusts it. The host is our own
@@ -164,6 +170,8 @@ export function parseHostToMain(value: unknown): HostToMain | null {
         text(s.language) &&
         int(s.turns) &&
         (s.turns as number) >= 1 &&
+        int(s.turn) &&
+        (s.turn as number) < (s.turns as number) &&
         Array.isArray(s.embeddings) &&
         s.embeddings.length <= MAX_EMBEDDINGS &&
         s.embeddings.every((e) => e instanceof Float32Array) &&

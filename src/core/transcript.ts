@@ -24,12 +24,15 @@ export function speakerName(t: Pick<Transcript, 'speakerNames'>, speaker: number
   return t.speakerNames[speaker] ?? `Speaker ${speaker + 1}`;
 }
 
-/** `[00:01:02.3 - 00:01:05.0] Speaker 1: text` */
+/**
+ * `[00:01:02.3 - 00:01:05.0] Speaker 1: text`. A turn in which Whisper placed
+ * no words (they went to the turns beside it) shows "…": someone spoke there.
+ */
 export function formatSegmentLine(
   t: Pick<Transcript, 'speakerNames'>,
   s: TranscriptSegment,
 ): string {
-  return `[${formatClock(s.startS)} - ${formatClock(s.endS)}] ${speakerName(t, s.speaker)}: ${s.text}`;
+  return `[${formatClock(s.startS)} - ${formatClock(s.endS)}] ${speakerName(t, s.speaker)}: ${s.text || '…'}`;
 }
 
 export function formatClock(seconds: number): string {

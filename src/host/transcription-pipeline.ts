@@ -45,7 +45,7 @@ export const WINDOW_SECONDS = 60;
  * give embeddings that cluster the same (the diarization benchmark scores
  * this setting).
  */
-const SPEAKER_FBANK = { window: 'povey' } as const;
+export const SPEAKER_FBANK = { window: 'povey' } as const;
 /** A partial hypothesis is attempted when the open utterance grew by this much. */
 const PARTIAL_STEP_SAMPLES = HOST_SAMPLE_RATE;
 /**
@@ -78,6 +78,8 @@ export interface PipelineOptions {
   partials: boolean;
   /** Speaker-embedding window within long utterances, seconds (about 1.5). */
   embeddingWindowS: number;
+  /** Cut utterances where the voice changes (default true). */
+  speakerChanges?: boolean;
   /** Cosine below which two adjacent windows are two speakers; default DEFAULT_SPEAKER_CHANGE's. */
   speakerChangeThreshold?: number;
 }
@@ -278,6 +280,20 @@ export class TranscriptionPipeline {
       noContext: true,
     });
     const features = computeFbank(audio, SPEAKER_FBANK);
+    if (this.options.speakerChanges === false) {
+      // One person speaks: the utterance is one turn, embedded as before there were changes.
+      return [
+        {
+          startSample: u.startSample,
+          endSample: u.endSample,
+          text: joinText(result),
+          embeddings: await this.wholeUtteranceEmbeddings(features, audio.length),
+          language: this.options.language,
+          turns: 1,
+          turn: 0,
+        },
+      ];
+    }
     const plan = planChangeWindows(audio.length, this.change);
     // Capacity: the plan's windows, at most change.maxWindows.
     const windowEmbeddings: Float32Array[] = [];
@@ -317,6 +333,7 @@ export class TranscriptionPipeline {
         embeddings: await this.pieceEmbeddings(features, piece, plan.windows, windowEmbeddings),
         language: this.options.language,
         turns: pieces.length,
+        turn: i,
       });
     }
     return segments;
@@ -337,6 +354,23 @@ export class TranscriptionPipeline {
     if (inside.length > 0) return inside.map((i) => windowEmbeddings[i]!);
     if (piece.end - piece.start < MIN_EMBEDDED_SAMPLES) return [];
     return [await this.embedSpan(features, piece)];
+  }
+
+  /** One embedding per window of `embeddingWindowS`, a short tail joining the last. */
+  private async wholeUtteranceEmbeddings(
+    features: Features,
+    length: number,
+  ): Promise<Float32Array[]> {
+    const window = Math.round(this.options.embeddingWindowS * HOST_SAMPLE_RATE);
+    const count = Math.max(1, Math.floor(length / window));
+    // Capacity: length / window, an utterance being at most the segmenter's 15 s.
+    const out: Float32Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const span = { start: i * window, end: i === count - 1 ? length : (i + 1) * window };
+      if (span.end - span.start >= MIN_EMBEDDED_SAMPLES)
+        out.push(await this.embedSpan(features, span));
+    }
+    return out;
   }
 
   private async embedSpan(features: Features, span: SampleSpan): Promise<Float32Array> {

@@ -495,6 +495,7 @@ export class RecorderService extends Disposable {
       maxTokens: settings.maxTokens,
       partials: settings.partials,
       embeddingWindowS: 1.5,
+      speakerChanges: speakers !== 1,
       ...(this.opts.speakerTuning?.changeThreshold !== undefined
         ? { speakerChangeThreshold: this.opts.speakerTuning.changeThreshold }
         : {}),

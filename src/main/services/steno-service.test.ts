@@ -35,6 +35,7 @@ function hostSegment(startS: number, text: string, voice: number) {
       embeddings: [e],
       language: 'en',
       turns: 1,
+      turn: 0,
     },
     committedSample: (startS + 1) * 16_000,
   };

@@ -37,6 +37,7 @@ function segment(startS: number, text: string, embeddings: Float32Array[]): Host
     embeddings,
     language: 'en',
     turns: 1,
+    turn: 0,
   };
 }
 
@@ -104,6 +105,37 @@ describe('LiveTranscriber', () => {
       [7, 0],
     ]);
     for (const s of subs) s.dispose();
+    live.dispose();
+    for (const h of hosts) h.dispose();
+  });
+
+  it('labels the turns of a cut utterance together: same-speaker turns join, a wordless turn of another speaker stays', async () => {
+    const { live, hosts } = await startLive();
+    const shown: TranscriptSegment[] = [];
+    const sub = live.onDidSegment((s) => shown.push(s));
+    const host = hosts[0]!;
+    const turn = (startS: number, text: string, e: Float32Array, i: number, of: number) => ({
+      type: 'segment' as const,
+      segment: { ...segment(startS, text, [e]), turns: of, turn: i },
+      committedSample: 0,
+    });
+    // One utterance cut in four: voice 0, voice 0 again (a change seen
+    // wrongly, no words), voice 1 with no words, voice 0.
+    host.emit(turn(1, 'Yes, I', voice(0, 0.1), 0, 4));
+    host.emit(turn(2, '', voice(0, 0.15), 1, 4));
+    await new Promise((r) => setTimeout(r, 20));
+    // Nothing is shown before the utterance's last turn has come.
+    expect(shown).toEqual([]);
+    host.emit(turn(3, '', voice(1, 0.1), 2, 4));
+    host.emit(turn(4, 'agree.', voice(0, 0.1), 3, 4));
+    await live.finish();
+    expect(shown.map((s) => [s.startS, s.endS, s.text, s.speaker])).toEqual([
+      [1, 3, 'Yes, I', 0],
+      [3, 4, '', 1],
+      [4, 5, 'agree.', 0],
+    ]);
+    expect(live.emptyUtterances).toBe(0);
+    sub.dispose();
     live.dispose();
     for (const h of hosts) h.dispose();
   });

@@ -1,11 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { agglomerativeCluster, matchLabelsToPrevious } from '../../core/clustering';
+import {
+  absorbSmallClusters,
+  agglomerativeCluster,
+  matchLabelsToPrevious,
+} from '../../core/clustering';
 import { writeLongTranscriptLog } from '../../testing/long-transcript';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { FINAL_SPEAKER_THRESHOLD } from './live-transcriber';
 import {
   meanEmbedding,
   MAX_RECLUSTER_ITEMS,
+  MIN_SPEAKER_S,
   reclusterTranscript,
   type RelabelPage,
   type SpeakerChange,
@@ -20,16 +25,20 @@ afterEach(() => removeTempDir(dir));
 
 /**
  * The re-clustering as it was before it was bounded: every segment with an
- * embedding is an item of one average linkage, its clusters named after the
- * live labels they share most segments with; the changes in reading order.
+ * embedding is an item of one average linkage, clusters with under
+ * MIN_SPEAKER_S of speech joined to the nearest larger one, each named after
+ * the live label it shares most segments with; the changes in reading order.
  */
 function unboundedChanges(records: SegmentRecord[]): SpeakerChange[] {
   const withEmbedding = records.filter((r) => meanEmbedding(r.embeddings) !== null);
+  const means = withEmbedding.map((r) => meanEmbedding(r.embeddings)!);
   const labels = matchLabelsToPrevious(
     withEmbedding.map((r) => r.speaker),
-    agglomerativeCluster(
-      withEmbedding.map((r) => meanEmbedding(r.embeddings)!),
-      { threshold: FINAL_SPEAKER_THRESHOLD },
+    absorbSmallClusters(
+      agglomerativeCluster(means, { threshold: FINAL_SPEAKER_THRESHOLD }),
+      means,
+      withEmbedding.map((r) => r.endS - r.startS),
+      MIN_SPEAKER_S,
     ),
   );
   const changes: SpeakerChange[] = [];
