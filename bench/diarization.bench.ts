@@ -280,7 +280,12 @@ async function turnSeparation(
     // Capacity: one embedding per reference turn.
     const embeddings: Float32Array[] = [];
     for (const t of turns) {
-      const span = featuresWithin(features, t.start * sampleRate, t.end * sampleRate, SPEAKER_FBANK);
+      const span = featuresWithin(
+        features,
+        t.start * sampleRate,
+        t.end * sampleRate,
+        SPEAKER_FBANK,
+      );
       embeddings.push(await embedder.embed(applyCmn(span)));
     }
     // Capacity: one list per pair of speakers (at most a few dozen).
