@@ -3,6 +3,7 @@
  * speech) by cosine similarity: an online clusterer that labels speech while a
  * meeting runs, and an agglomerative one that re-clusters everything at stop.
  */
+import { maxWeightAssignment } from './assignment';
 
 /**
  * Default cosine similarity at which an embedding joins a speaker. For WeSpeaker
@@ -584,7 +585,7 @@ export function matchLabelsToPrevious(
   const clusters = clusterIndex.size;
   const assigned =
     Math.max(clusters, labels) <= MAX_EXACT_LABEL_MATCH
-      ? maxWeightAssignment(clusters, labels, overlap)
+      ? exactAssignment(clusters, labels, overlap)
       : greedyAssignment(clusters, labels, overlap);
 
   // Matched clusters take their previous label; the rest the lowest free ones.
@@ -609,74 +610,23 @@ export function matchLabelsToPrevious(
 /**
  * For each of `rows` rows, the column (or -1) of a one-to-one assignment that
  * maximizes the summed weight, weights given sparsely by row * cols + col
- * (missing = 0). The Hungarian algorithm (shortest augmenting paths with
- * potentials) on the square matrix padded with zeros.
+ * (missing = 0): the shared Hungarian algorithm on the dense matrix.
  */
-function maxWeightAssignment(
+function exactAssignment(
   rows: number,
   cols: number,
   weight: ReadonlyMap<number, number>,
 ): number[] {
-  const n = Math.max(rows, cols);
-  const cost = new Float64Array(n * n);
+  // Capacity: rows × cols, both at most MAX_EXACT_LABEL_MATCH here.
+  const dense = Array.from({ length: rows }, () => new Array<number>(cols).fill(0));
   for (const [key, w] of weight) {
     const r = Math.floor(key / cols);
-    cost[r * n + (key - r * cols)] = -w;
+    dense[r]![key - r * cols] = w;
   }
-  // 1-based potentials and matching; column 0 is the augmenting path's root.
-  const u = new Float64Array(n + 1);
-  const v = new Float64Array(n + 1);
-  const rowOfCol = new Int32Array(n + 1);
-  const way = new Int32Array(n + 1);
-  const minv = new Float64Array(n + 1);
-  const used = new Uint8Array(n + 1);
-  for (let i = 1; i <= n; i++) {
-    rowOfCol[0] = i;
-    let col = 0;
-    minv.fill(Infinity);
-    used.fill(0);
-    do {
-      used[col] = 1;
-      const row = rowOfCol[col]!;
-      let delta = Infinity;
-      let nextCol = 0;
-      for (let j = 1; j <= n; j++) {
-        if (used[j]) continue;
-        const reduced = cost[(row - 1) * n + (j - 1)]! - u[row]! - v[j]!;
-        if (reduced < minv[j]!) {
-          minv[j] = reduced;
-          way[j] = col;
-        }
-        if (minv[j]! < delta) {
-          delta = minv[j]!;
-          nextCol = j;
-        }
-      }
-      for (let j = 0; j <= n; j++) {
-        if (used[j]) {
-          u[rowOfCol[j]!] = u[rowOfCol[j]!]! + delta;
-          v[j] = v[j]! - delta;
-        } else {
-          minv[j] = minv[j]! - delta;
-        }
-      }
-      col = nextCol;
-    } while (rowOfCol[col] !== 0);
-    do {
-      const prevCol = way[col]!;
-      rowOfCol[col] = rowOfCol[prevCol]!;
-      col = prevCol;
-    } while (col !== 0);
-  }
-  const colOfRow = new Array<number>(rows).fill(-1);
-  for (let j = 1; j <= n; j++) {
-    const r = rowOfCol[j]! - 1;
-    if (r < rows && j - 1 < cols) colOfRow[r] = j - 1;
-  }
-  return colOfRow;
+  return maxWeightAssignment(dense);
 }
 
-/** As {@link maxWeightAssignment}, greedily: the heaviest pairs first. */
+/** As {@link exactAssignment}, greedily: the heaviest pairs first. */
 function greedyAssignment(
   rows: number,
   cols: number,
