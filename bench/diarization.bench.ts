@@ -58,7 +58,7 @@ import {
 } from '../src/testing/synthetic-meeting';
 import { testModels } from '../src/testing/test-models';
 import { applyCmn, computeFbank, featuresWithin } from '../src/core/fbank';
-import { cosine } from '../src/core/speaker-change';
+import { cosineSimilarity } from '../src/core/clustering';
 import { SpeakerEmbedder } from '../src/host/speaker-embedder';
 import { SPEAKER_FBANK } from '../src/host/transcription-pipeline';
 import { readMonoWav } from '../src/testing/synthetic-meeting';
@@ -294,7 +294,7 @@ async function turnSeparation(
       for (let j = i + 1; j < turns.length; j++) {
         const key = [turns[i]!.speaker, turns[j]!.speaker].sort().join('-');
         const list = byPair.get(key) ?? [];
-        list.push(cosine(embeddings[i]!, embeddings[j]!));
+        list.push(cosineSimilarity(embeddings[i]!, embeddings[j]!));
         byPair.set(key, list);
       }
     }

@@ -21,6 +21,7 @@
  *
  * All positions are sample offsets from the utterance's first sample.
  */
+import { cosineSimilarity } from './clustering';
 
 export interface SpeakerChangeConfig {
   sampleRate: number;
@@ -136,19 +137,6 @@ function planWithHop(length: number, window: number, minWindow: number, hop: num
   };
 }
 
-/** Cosine similarity of two embeddings (0 when either is all zeros). */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
-
 export interface ScoredCandidate {
   at: number;
   /** Cosine similarity of the two windows: low means two voices. */
@@ -165,7 +153,7 @@ export function scoreCandidates(
   }
   return plan.candidates.map((c) => ({
     at: c.at,
-    score: cosine(embeddings[c.left]!, embeddings[c.right]!),
+    score: cosineSimilarity(embeddings[c.left]!, embeddings[c.right]!),
   }));
 }
 

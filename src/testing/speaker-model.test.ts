@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cosineSimilarity } from '../core/clustering';
 import { applyCmn, computeFbank } from '../core/fbank';
 import { SpeakerEmbedder } from '../host/speaker-embedder';
 import { ensureSpeakerEmbeddingModel } from './speaker-model';
@@ -62,22 +63,10 @@ async function embedSegments(
   }
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
-
 /** Average-linkage agglomerative clustering by cosine similarity; returns a cluster index per item. */
 function clusterAverageLinkage(embeddings: readonly Float32Array[], threshold: number): number[] {
   const n = embeddings.length;
-  const sim = embeddings.map((a) => embeddings.map((b) => cosine(a, b)));
+  const sim = embeddings.map((a) => embeddings.map((b) => cosineSimilarity(a, b)));
   let clusters = embeddings.map((_, i) => [i]);
   const linkage = (x: number[], y: number[]) => {
     let s = 0;
@@ -178,7 +167,8 @@ function printMatrix(labels: string[], embeddings: Float32Array[]): string {
   const head = '      ' + labels.map((l) => l.padStart(6)).join('');
   const rows = embeddings.map(
     (a, i) =>
-      labels[i]!.padEnd(6) + embeddings.map((b) => cosine(a, b).toFixed(2).padStart(6)).join(''),
+      labels[i]!.padEnd(6) +
+      embeddings.map((b) => cosineSimilarity(a, b).toFixed(2).padStart(6)).join(''),
   );
   return [head, ...rows].join('\n');
 }
@@ -235,7 +225,7 @@ describe('generated speaker-embedding model on the synthetic meeting', () => {
     let crossN = 0;
     for (let i = 0; i < turns.length; i++) {
       for (let j = i + 1; j < turns.length; j++) {
-        const s = cosine(embeddings[i]!, embeddings[j]!);
+        const s = cosineSimilarity(embeddings[i]!, embeddings[j]!);
         if (turns[i]!.speaker === turns[j]!.speaker) {
           sameMin = Math.min(sameMin, s);
           sameSum += s;
