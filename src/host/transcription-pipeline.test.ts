@@ -4,11 +4,9 @@
  * model, and a Whisper stand-in that says known words at known times (the
  * generated Whisper models' token times say nothing about the audio).
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostPartial, HostSegment } from '../core/host-protocol';
+import { speakAt16k } from '../testing/espeak-speech';
 import { ensureSpeakerEmbeddingModel } from '../testing/speaker-model';
 import { makeTempDir, removeTempDir } from '../testing/tmp';
 import { SileroVad } from './silero-vad';
@@ -36,35 +34,22 @@ afterAll(() => {
 
 /** espeak-ng's `text` in `voice` at 16 kHz, its own leading and trailing silence cut by sox. */
 function speak(voice: string, pitch: number, text: string): Float32Array {
-  const wav = path.join(dir, `${voice.replace(/\W/g, '_')}.wav`);
-  const raw = path.join(dir, 'speech.f32');
-  execFileSync('espeak-ng', ['-v', voice, '-p', String(pitch), '-w', wav, text]);
-  execFileSync('sox', [
-    wav,
-    '-r',
-    String(RATE),
-    '-c',
-    '1',
-    '-b',
-    '32',
-    '-e',
-    'floating-point',
-    '-t',
-    'raw',
-    raw,
-    'silence',
-    '1',
-    '0.02',
-    '0.5%',
-    'reverse',
-    'silence',
-    '1',
-    '0.02',
-    '0.5%',
-    'reverse',
-  ]);
-  const bytes = fs.readFileSync(raw);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  return speakAt16k(dir, voice.replace(/\W/g, '_'), text, {
+    voice,
+    pitch,
+    soxEffects: [
+      'silence',
+      '1',
+      '0.02',
+      '0.5%',
+      'reverse',
+      'silence',
+      '1',
+      '0.02',
+      '0.5%',
+      'reverse',
+    ],
+  });
 }
 
 /** Says `words` spread evenly over the audio it is given, one token per word. */

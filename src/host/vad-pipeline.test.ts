@@ -5,7 +5,6 @@
  * One session for the whole file: onnxruntime leaks when sessions are created
  * and released repeatedly (issue 25325), so tests share it and reset it.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StenoError } from '../core/errors';
 import { UtteranceSegmenter, type UtteranceEvent } from '../core/utterance-segmenter';
+import { speakAt16k } from '../testing/espeak-speech';
 import { makeTempDir, removeTempDir } from '../testing/tmp';
 import { SILERO_FRAME_SAMPLES, SileroVad, defaultSileroVadModelPath } from './silero-vad';
 
@@ -22,28 +22,7 @@ const FIXTURES = path.join(ROOT, '.cache', 'vad-pipeline');
 
 /** espeak-ng's speech for `text` at 16 kHz mono float, cut to where its energy begins and ends. */
 function speak(name: string, text: string): Float32Array {
-  const wav = path.join(FIXTURES, `${name}.wav`);
-  const raw = path.join(FIXTURES, `${name}.f32`);
-  execFileSync('espeak-ng', ['-v', 'en-us+f3', '-w', wav, text]);
-  execFileSync('sox', [
-    wav,
-    '-r',
-    String(RATE),
-    '-c',
-    '1',
-    '-b',
-    '32',
-    '-e',
-    'floating-point',
-    '-t',
-    'raw',
-    raw,
-  ]);
-  const bytes = fs.readFileSync(raw);
-  const samples = new Float32Array(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
-  );
-  return trimToSpeech(samples);
+  return trimToSpeech(speakAt16k(FIXTURES, name, text, { voice: 'en-us+f3' }));
 }
 
 /**
