@@ -347,18 +347,27 @@ const HARD_SCRIPT: MeetingRecipe['script'] = [
 const HARD_NOISE_DBFS = -35;
 const HARD_OVERLAP_SHARE = 0.1;
 
-const HARD_MEETING: MeetingRecipe = {
+/** The hard meeting's recording conditions, shared by every meeting made in its style. */
+function hardStyleRecipe(
+  recipe: Pick<MeetingRecipe, 'name' | 'version' | 'voices' | 'script' | 'noiseSeed'>,
+): MeetingRecipe {
+  return {
+    ...recipe,
+    tailS: 0.6,
+    noiseRms: 10 ** (HARD_NOISE_DBFS / 20),
+    overlapShare: HARD_OVERLAP_SHARE,
+    // -3 dBFS: headroom for the noise peaks and the resampler's overshoot.
+    maxSpeechPeak: 10 ** (-3 / 20),
+  };
+}
+
+const HARD_MEETING = hardStyleRecipe({
   name: 'hard-meeting',
   version: 'hard-1',
   voices: HARD_VOICES,
   script: HARD_SCRIPT,
-  tailS: 0.6,
-  noiseRms: 10 ** (HARD_NOISE_DBFS / 20),
   noiseSeed: 0x4a7d,
-  overlapShare: HARD_OVERLAP_SHARE,
-  // -3 dBFS: headroom for the noise peaks and the resampler's overshoot.
-  maxSpeechPeak: 10 ** (-3 / 20),
-};
+});
 
 export const HARD_MEETING_CACHE_DIR = path.join(repoRoot, '.cache/fixtures/hard-meeting');
 
@@ -497,17 +506,13 @@ const FESTIVAL_SCRIPT: MeetingRecipe['script'] = [
   { speaker: 'B', placement: gap(0), text: 'Thanks, everyone.' },
 ];
 
-const FESTIVAL_MEETING: MeetingRecipe = {
+const FESTIVAL_MEETING = hardStyleRecipe({
   name: 'festival-meeting',
   version: 'festival-1',
   voices: FESTIVAL_VOICES,
   script: FESTIVAL_SCRIPT,
-  tailS: 0.6,
-  noiseRms: 10 ** (HARD_NOISE_DBFS / 20),
   noiseSeed: 0xfe57,
-  overlapShare: HARD_OVERLAP_SHARE,
-  maxSpeechPeak: 10 ** (-3 / 20),
-};
+});
 
 export const FESTIVAL_MEETING_CACHE_DIR = path.join(repoRoot, '.cache/fixtures/festival-meeting');
 
@@ -642,17 +647,13 @@ const DEV_SCRIPT: MeetingRecipe['script'] = [
   { speaker: 'D', placement: gap(0.2), text: 'Bye for now.' },
 ];
 
-const DEV_MEETING: MeetingRecipe = {
+const DEV_MEETING = hardStyleRecipe({
   name: 'dev-meeting',
   version: 'dev-1',
   voices: DEV_VOICES,
   script: DEV_SCRIPT,
-  tailS: 0.6,
-  noiseRms: 10 ** (HARD_NOISE_DBFS / 20),
   noiseSeed: 0xde7e,
-  overlapShare: HARD_OVERLAP_SHARE,
-  maxSpeechPeak: 10 ** (-3 / 20),
-};
+});
 
 export const DEV_MEETING_CACHE_DIR = path.join(repoRoot, '.cache/fixtures/dev-meeting');
 
