@@ -23,7 +23,14 @@
  * Besides DER: `change_recall`, the share of true speaker changes (a turn
  * starting after another speaker's) with a segment boundary within 0.5 s, and
  * `change_recall_labelled`, those where the segments on the two sides also
- * carry different speakers; `speakers_found` against `speakers_true`.
+ * carry different speakers; `speakers_found` against `speakers_true`;
+ * `overlap_marks`, how the transcript's overlap marks (src/core/overlap.ts)
+ * match the reference's overlapped speech: a segment holds overlap when at
+ * least 0.2 s of it is overlapped; `precision` is the share of marked segments
+ * that hold overlap, `segment_recall` the share of those holding overlap that
+ * are marked, `seconds_recall` the overlapped seconds inside marked segments.
+ * `--overlap-gain G --overlap-share H` replace the marking's thresholds (for
+ * choosing them on the development meeting; such a run is never gated).
  *
  * Scoring: DER = (missed + false alarm + confusion) / scored reference
  * speaker-seconds, optimal one-to-one speaker mapping, overlapped speech scored
@@ -62,6 +69,8 @@ import { cosineSimilarity } from '../src/core/clustering';
 import { SpeakerEmbedder } from '../src/host/speaker-embedder';
 import { SPEAKER_FBANK } from '../src/host/transcription-pipeline';
 import { readMonoWav } from '../src/testing/synthetic-meeting';
+import { DEFAULT_OVERLAP } from '../src/core/overlap';
+import type { TranscriptSegment } from '../src/core/transcript';
 import { pumpFast, startLiveRun } from './support-live';
 import { round } from './support';
 
@@ -83,6 +92,8 @@ type MeetingKey = (typeof MEETING_KEYS)[number];
 const MANUAL_WATCHDOG_MS = 10 * 60_000;
 /** md-eval's classic collar, reported beside the no-collar figure. */
 const NIST_COLLAR_S = 0.25;
+/** Reference overlap a segment must hold to count as overlapped speech, seconds. */
+const OVERLAP_IN_SEGMENT_S = 0.2;
 
 interface Args {
   embeddingModel?: string;
@@ -93,6 +104,8 @@ interface Args {
   changeThreshold?: number;
   clusterThreshold?: number;
   minSpeakerS?: number;
+  overlapGain?: number;
+  overlapShare?: number;
 }
 
 interface MeetingToScore {
@@ -108,7 +121,8 @@ interface MeetingToScore {
 
 const USAGE =
   'usage: npm run bench -- diarization [--embedding-model FILE] [--audio FILE --rttm FILE] ' +
-  '[--meeting easy|hard|festival|dev] [--speakers N] [--change-threshold X] [--cluster-threshold Y] [--min-speaker-s S]';
+  '[--meeting easy|hard|festival|dev] [--speakers N] [--change-threshold X] [--cluster-threshold Y] [--min-speaker-s S] ' +
+  '[--overlap-gain G] [--overlap-share H]';
 
 function numberArg(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
@@ -136,6 +150,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--change-threshold') args.changeThreshold = numberArg(flag, value, -1, 1);
     else if (flag === '--cluster-threshold') args.clusterThreshold = numberArg(flag, value, -1, 1);
     else if (flag === '--min-speaker-s') args.minSpeakerS = numberArg(flag, value, 0, 3600);
+    else if (flag === '--overlap-gain') args.overlapGain = numberArg(flag, value, 0, 1);
+    else if (flag === '--overlap-share') args.overlapShare = numberArg(flag, value, 0, 0.5);
     else throw new Error(`unknown argument ${flag}; ${USAGE}`);
     i++;
   }
@@ -307,6 +323,61 @@ async function turnSeparation(
   }
 }
 
+/** Seconds in which two reference turns overlap, as intervals. */
+function overlapIntervals(reference: readonly Turn[]): [number, number][] {
+  const out: [number, number][] = []; // at most one per pair of turns
+  for (let i = 0; i < reference.length; i++) {
+    for (let j = i + 1; j < reference.length; j++) {
+      const start = Math.max(reference[i]!.start, reference[j]!.start);
+      const end = Math.min(reference[i]!.end, reference[j]!.end);
+      if (end > start) out.push([start, end]);
+    }
+  }
+  return out;
+}
+
+/**
+ * How well the transcript's overlap marks find the overlapped speech: a
+ * segment "holds overlap" when at least OVERLAP_IN_SEGMENT_S of a reference
+ * overlap falls inside it. Precision: marked segments that hold overlap;
+ * recall: segments holding overlap that are marked, and the overlapped
+ * seconds inside marked segments.
+ */
+export function overlapMarking(
+  reference: readonly Turn[],
+  segments: readonly TranscriptSegment[],
+): Record<string, number> {
+  const intervals = overlapIntervals(reference);
+  const inside = (s: TranscriptSegment) =>
+    intervals.reduce(
+      (sum, [start, end]) => sum + Math.max(0, Math.min(end, s.endS) - Math.max(start, s.startS)),
+      0,
+    );
+  const overlapS = intervals.reduce((sum, [start, end]) => sum + end - start, 0);
+  let marked = 0;
+  let markedHolding = 0;
+  let holding = 0;
+  let coveredS = 0;
+  for (const s of segments) {
+    const seconds = inside(s);
+    const holds = seconds >= OVERLAP_IN_SEGMENT_S;
+    if (holds) holding++;
+    if (s.overlap) {
+      marked++;
+      coveredS += seconds;
+      if (holds) markedHolding++;
+    }
+  }
+  return {
+    overlap_s: round(overlapS, 2),
+    segments_holding_overlap: holding,
+    marked_segments: marked,
+    precision: round(marked > 0 ? markedHolding / marked : 1, 4),
+    segment_recall: round(holding > 0 ? markedHolding / holding : 1, 4),
+    seconds_recall: round(overlapS > 0 ? coveredS / overlapS : 1, 4),
+  };
+}
+
 async function scoreMeeting(
   meeting: MeetingToScore,
   models: { whisper: string; embedding: string },
@@ -324,6 +395,14 @@ async function scoreMeeting(
       ...(args.changeThreshold !== undefined ? { changeThreshold: args.changeThreshold } : {}),
       ...(args.clusterThreshold !== undefined ? { clusterThreshold: args.clusterThreshold } : {}),
       ...(args.minSpeakerS !== undefined ? { minSpeakerS: args.minSpeakerS } : {}),
+      ...(args.overlapGain !== undefined || args.overlapShare !== undefined
+        ? {
+            overlap: {
+              minGain: args.overlapGain ?? DEFAULT_OVERLAP.minGain,
+              minShare: args.overlapShare ?? DEFAULT_OVERLAP.minShare,
+            },
+          }
+        : {}),
     },
     onEvent: (e) => {
       if (e.type === 'error') errors.push(`${e.context}: ${e.error.message}`);
@@ -335,6 +414,7 @@ async function scoreMeeting(
     );
     await pumpFast(run, meeting.durationS + 1);
     const transcript = await run.finish();
+    const marks = overlapMarking(meeting.reference, transcript.segments);
     const hypothesis: Turn[] = transcript.segments.map((s) => ({
       start: s.startS,
       end: s.endS,
@@ -358,6 +438,7 @@ async function scoreMeeting(
         false_alarm_s: round(o.falseAlarm, 2),
         confusion_s: round(o.confusion, 2),
       },
+      overlap_marks: marks,
       der_floor_one_speaker: round(score.total > 0 ? (o.total - o.duration) / score.total : 0, 4),
       collar_0_25: parts(withCollar),
       der_oracle_labels: round(
@@ -440,6 +521,8 @@ export default async function diarization(argv: string[] = []): Promise<Record<s
       args.changeThreshold === undefined &&
       args.clusterThreshold === undefined &&
       args.minSpeakerS === undefined &&
+      args.overlapGain === undefined &&
+      args.overlapShare === undefined &&
       args.audio === undefined;
     // Capacity: one line per gated meeting.
     const failures: string[] = [];

@@ -17,4 +17,17 @@ describe('formatSegmentLine', () => {
       '[00:00:00.0 - 00:00:01.0] Speaker 3: …',
     );
   });
+
+  it('says where two voices overlap', () => {
+    expect(
+      formatSegmentLine(names, {
+        id: 0,
+        startS: 0,
+        endS: 1,
+        text: 'No, wait.',
+        speaker: 1,
+        overlap: true,
+      }),
+    ).toBe('[00:00:00.0 - 00:00:01.0] Ada (overlap): No, wait.');
+  });
 });

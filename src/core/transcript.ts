@@ -7,6 +7,12 @@ export interface TranscriptSegment {
   text: string;
   /** Speaker index (0 = the first to speak). */
   speaker: number;
+  /**
+   * Two people talk at once somewhere in the segment (found at the
+   * re-clustering, src/core/overlap.ts); `speaker` is the dominant one.
+   * Absent when not.
+   */
+  overlap?: true;
 }
 
 /** How many people speak in a recording or file: 'auto' estimates it, or 1 to MAX_SPEAKER_COUNT. */
@@ -27,12 +33,14 @@ export function speakerName(t: Pick<Transcript, 'speakerNames'>, speaker: number
 /**
  * `[00:01:02.3 - 00:01:05.0] Speaker 1: text`. A turn in which Whisper placed
  * no words (they went to the turns beside it) shows "…": someone spoke there.
+ * Overlapped speech is said after the speaker: `Speaker 1 (overlap): text`.
  */
 export function formatSegmentLine(
   t: Pick<Transcript, 'speakerNames'>,
   s: TranscriptSegment,
 ): string {
-  return `[${formatClock(s.startS)} - ${formatClock(s.endS)}] ${speakerName(t, s.speaker)}: ${s.text || '…'}`;
+  const who = speakerName(t, s.speaker) + (s.overlap ? ' (overlap)' : '');
+  return `[${formatClock(s.startS)} - ${formatClock(s.endS)}] ${who}: ${s.text || '…'}`;
 }
 
 export function formatClock(seconds: number): string {

@@ -158,8 +158,14 @@ const SegmentRow = memo(function SegmentRow({
 }) {
   return (
     <li data-segment={segment.id}>
-      <span className="note">{formatDuration(segment.startS)}</span> <strong>{speaker}</strong>:{' '}
-      {segment.text}
+      <span className="note">{formatDuration(segment.startS)}</span> <strong>{speaker}</strong>
+      {segment.overlap ? (
+        <span className="note" title="Two people speak at once here">
+          {' '}
+          (overlap)
+        </span>
+      ) : null}
+      : {segment.text || '…'}
     </li>
   );
 });

@@ -116,13 +116,33 @@ describe('the store: events', () => {
   it('relabels and names the speakers of this transcript, and ignores another recording', () => {
     apply({ type: 'recording.state', recording: live('rec-1') });
     for (let i = 0; i < 4; i++) apply(segment('rec-1', i, 0));
-    apply({ type: 'transcript.relabelled', id: 'rec-1', changes: [{ segment: 2, speaker: 1 }] });
-    apply({ type: 'transcript.relabelled', id: 'rec-9', changes: [{ segment: 3, speaker: 5 }] });
+    apply({
+      type: 'transcript.relabelled',
+      id: 'rec-1',
+      changes: [
+        { segment: 2, speaker: 1, overlap: false },
+        { segment: 3, speaker: 0, overlap: true },
+      ],
+    });
+    apply({
+      type: 'transcript.relabelled',
+      id: 'rec-9',
+      changes: [{ segment: 3, speaker: 5, overlap: false }],
+    });
     apply({ type: 'speaker.renamed', id: 'rec-1', speaker: 1, name: 'Grace' });
     apply({ type: 'speaker.renamed', id: 'rec-9', speaker: 0, name: 'Nobody' });
-    const s = store.getState();
+    let s = store.getState();
     expect(s.segments.map((x) => x.speaker)).toEqual([0, 0, 1, 0]);
+    expect(s.segments.map((x) => x.overlap ?? false)).toEqual([false, false, false, true]);
     expect(s.speakerNames).toEqual({ 1: 'Grace' });
+    // A later re-clustering may take a mark back.
+    apply({
+      type: 'transcript.relabelled',
+      id: 'rec-1',
+      changes: [{ segment: 3, speaker: 0, overlap: false }],
+    });
+    s = store.getState();
+    expect(s.segments[3]).toEqual({ id: 3, startS: 6, endS: 7.5, text: 'segment 3', speaker: 0 });
   });
 
   it('the host state, settings, errors and the end of a recording', () => {

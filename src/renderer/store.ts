@@ -196,11 +196,17 @@ const createRecordingSlice: Slice<RecordingSlice> = (set, get) => {
           return;
         case 'transcript.relabelled': {
           if (event.id !== get().transcriptId) return;
-          const speakerOf = new Map(event.changes.map((c) => [c.segment, c.speaker]));
+          const changeOf = new Map(event.changes.map((c) => [c.segment, c]));
           set({
             segments: get().segments.map((s) => {
-              const speaker = speakerOf.get(s.id);
-              return speaker === undefined || speaker === s.speaker ? s : { ...s, speaker };
+              const change = changeOf.get(s.id);
+              if (!change) return s;
+              const { overlap: _old, ...rest } = s;
+              return {
+                ...rest,
+                speaker: change.speaker,
+                ...(change.overlap ? { overlap: true } : {}),
+              };
             }),
           });
           return;

@@ -76,11 +76,16 @@ export const EventSchema = z.discriminatedUnion('type', [
     id: RecordingIdSchema,
     partial: PartialSchema,
   }),
-  /** Speakers re-clustered: these segments now have these speakers (in pages). */
+  /**
+   * Speakers re-clustered: these segments now have these speakers, and are
+   * (or are no longer) marked as overlapped speech (in pages).
+   */
   z.object({
     type: z.literal('transcript.relabelled'),
     id: RecordingIdSchema,
-    changes: z.array(z.object({ segment: count(), speaker: count() })).max(LIMITS.segmentsPerPage),
+    changes: z
+      .array(z.object({ segment: count(), speaker: count(), overlap: z.boolean() }))
+      .max(LIMITS.segmentsPerPage),
   }),
   /** The live transcript is complete and final. */
   z.object({

@@ -92,6 +92,8 @@ export const SegmentSchema = z.object({
   endS: nonNegative(),
   text: z.string().max(LIMITS.textChars),
   speaker: count(),
+  /** Two voices at once somewhere in it; `speaker` is the dominant one. */
+  overlap: z.literal(true).optional(),
 });
 export type Segment = z.infer<typeof SegmentSchema>;
 

@@ -3,6 +3,7 @@
  * WAV, with the live transcript beside it, auto-stop, and every change as an
  * API event. The CLI, the window and `steno serve` all record through it.
  */
+import type { OverlapConfig } from '../../core/overlap';
 import { Emitter } from '../../core/event';
 import { StenoError, isStenoError, toStenoError } from '../../core/errors';
 import { Disposable, DisposableStore, toDisposable } from '../../core/lifecycle';
@@ -72,7 +73,12 @@ export interface RecorderServiceOptions {
    * Speaker thresholds other than the defaults: only for the benchmark that
    * chooses them on the development meeting.
    */
-  speakerTuning?: { changeThreshold?: number; clusterThreshold?: number; minSpeakerS?: number };
+  speakerTuning?: {
+    changeThreshold?: number;
+    clusterThreshold?: number;
+    minSpeakerS?: number;
+    overlap?: OverlapConfig;
+  };
 }
 
 export interface StartRecordingOptions {
@@ -521,6 +527,7 @@ export class RecorderService extends Disposable {
         ...(this.opts.speakerTuning?.minSpeakerS !== undefined
           ? { minSpeakerS: this.opts.speakerTuning.minSpeakerS }
           : {}),
+        ...(this.opts.speakerTuning?.overlap ? { overlap: this.opts.speakerTuning.overlap } : {}),
         ...(this.opts.hostLauncher ? { launcher: this.opts.hostLauncher } : {}),
         ...(this.opts.supervisor ? { supervisor: this.opts.supervisor } : {}),
       });

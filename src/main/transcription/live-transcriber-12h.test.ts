@@ -75,13 +75,17 @@ describe('stopping a 12-hour recording', () => {
     // What the pages announce, kept in arrays made before the baseline.
     const changedIds = new Float64Array(count);
     const changedSpeakers = new Int32Array(count);
+    const changedMarks = new Uint8Array(count);
     let changes = 0;
     let largestPage = 0;
     let relabelPages = 0;
+    let overlapMarks = 0;
     const sub = live.onDidRelabel((page) => {
       relabelPages++;
       largestPage = Math.max(largestPage, page.changes.length);
       for (const c of page.changes) {
+        if (c.overlap) overlapMarks++;
+        changedMarks[changes] = c.overlap ? 1 : 0;
         changedIds[changes] = c.segment;
         changedSpeakers[changes++] = c.speaker;
       }
@@ -136,6 +140,10 @@ describe('stopping a 12-hour recording', () => {
     expect(summary).toEqual({ segmentCount: count, speakerCount: 4 });
     expect(new Set(labelOf.values()).size).toBe(4);
     expect(wrong).toBe(0);
+    // One voice per segment in this meeting: what the overlap marking's
+    // second pass marks is noise taken for a second voice (33 of 14,400 when
+    // this was written), which must stay rare.
+    expect(overlapMarks).toBeLessThanOrEqual(count * 0.01);
 
     // The pages announced exactly what changed on disk, each page within the API's cap.
     expect(changes).toBeGreaterThan(LIMITS.segmentsPerPage);
@@ -147,7 +155,8 @@ describe('stopping a 12-hour recording', () => {
     after.ids.forEach((id, i) => position.set(id, i));
     for (let c = 0; c < changes; c++) {
       const i = position.get(changedIds[c]!)!;
-      expect(expected[i]).not.toBe(changedSpeakers[c]);
+      // A change is a new label, or a new mark (which may keep the label).
+      if (!changedMarks[c]) expect(expected[i]).not.toBe(changedSpeakers[c]);
       expected[i] = changedSpeakers[c]!;
     }
     expect(after.speakers).toEqual(expected);

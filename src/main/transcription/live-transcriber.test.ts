@@ -187,7 +187,7 @@ describe('LiveTranscriber', () => {
     expect(await live.finish()).toEqual({ segmentCount: 3, speakerCount: 1 });
     expect(shown).toEqual([0, 1, 0]);
     // Only B changed, announced by its id.
-    expect(pages).toEqual([{ changes: [{ segment: 3 * 16_000, speaker: 0 }] }]);
+    expect(pages).toEqual([{ changes: [{ segment: 3 * 16_000, speaker: 0, overlap: false }] }]);
     expect((await loadTranscript(dir)).segments.map((s) => s.speaker)).toEqual([0, 0, 0]);
     for (const s of subs) s.dispose();
     live.dispose();

@@ -2,6 +2,7 @@ import { Emitter } from '../../core/event';
 import { StenoError, isStenoError } from '../../core/errors';
 import { Disposable } from '../../core/lifecycle';
 import { OnlineSpeakerClusterer } from '../../core/clustering';
+import type { OverlapConfig } from '../../core/overlap';
 import {
   HOST_SAMPLE_RATE,
   type HostModelPaths,
@@ -46,6 +47,8 @@ export interface LiveTranscriberOptions {
   clusterThreshold?: number;
   /** The smallest speaker the re-clustering keeps, seconds (default MIN_SPEAKER_S); for tuning only. */
   minSpeakerS?: number;
+  /** Overlap marking at the re-clustering (default DEFAULT_OVERLAP); for tuning only. */
+  overlap?: OverlapConfig;
 }
 
 export interface LivePartial {
@@ -242,11 +245,12 @@ export class LiveTranscriber extends Disposable {
     const summary = await reclusterTranscript(this.opts.folder, {
       threshold: this.opts.clusterThreshold ?? FINAL_SPEAKER_THRESHOLD,
       ...(this.opts.minSpeakerS !== undefined ? { minSpeakerS: this.opts.minSpeakerS } : {}),
+      ...(this.opts.overlap ? { overlap: this.opts.overlap } : {}),
       ...(this.opts.speakers !== undefined && this.opts.speakers !== 'auto'
         ? { speakers: this.opts.speakers }
         : {}),
-      appendLabels: (changes) =>
-        this.log.appendLabels(changes).catch((e: unknown) => {
+      appendLabels: (changes, overlap) =>
+        this.log.appendLabels(changes, overlap).catch((e: unknown) => {
           saved = false;
           this.reportLogFailure(e);
         }),

@@ -15,7 +15,14 @@ import {
   type RelabelPage,
   type SpeakerChange,
 } from './transcript-recluster';
-import { readSegmentRecords, TranscriptLog, type SegmentRecord } from './transcript-store';
+import type { OverlapConfig } from '../../core/overlap';
+import { mulberry32 } from '../../core/prng';
+import {
+  readSegmentRecords,
+  readTranscriptPage,
+  TranscriptLog,
+  type SegmentRecord,
+} from './transcript-store';
 
 let dir: string;
 beforeEach(() => {
@@ -43,21 +50,26 @@ function unboundedChanges(records: SegmentRecord[]): SpeakerChange[] {
   );
   const changes: SpeakerChange[] = [];
   withEmbedding.forEach((r, i) => {
-    if (labels[i] !== r.speaker) changes.push({ segment: r.id, speaker: labels[i]! });
+    if (labels[i] !== r.speaker) {
+      changes.push({ segment: r.id, speaker: labels[i]!, overlap: false });
+    }
   });
   return changes;
 }
 
+/** Overlap marking off: the tests of the labels alone compare against clustering alone. */
+const NO_OVERLAP_MARKS = { minGain: Infinity, minShare: 1 };
+
 /** Runs the re-clustering on `dir` with a real log; returns what it announced. */
 async function recluster(
-  opts: { maxItems?: number; changesPerPage?: number } = {},
+  opts: { maxItems?: number; changesPerPage?: number; overlap?: OverlapConfig } = {},
 ): Promise<{ pages: RelabelPage[]; summary: { segmentCount: number; speakerCount: number } }> {
   const log = TranscriptLog.open(dir);
   const pages: RelabelPage[] = [];
   try {
     const summary = await reclusterTranscript(dir, {
       threshold: FINAL_SPEAKER_THRESHOLD,
-      appendLabels: (changes) => log.appendLabels(changes),
+      appendLabels: (changes, overlap) => log.appendLabels(changes, overlap),
       onChanges: (page) => pages.push(page),
       ...opts,
     });
@@ -104,7 +116,10 @@ describe('reclusterTranscript', () => {
       const expected = unboundedChanges(records);
       expect(expected.length).toBeGreaterThan(0);
 
-      const { pages, summary } = await recluster({ changesPerPage: 100 });
+      const { pages, summary } = await recluster({
+        changesPerPage: 100,
+        overlap: NO_OVERLAP_MARKS,
+      });
       expect(pages.flatMap((p) => p.changes)).toEqual(expected);
       expect(pages.every((p) => p.changes.length <= 100)).toBe(true);
       // What was announced is what the folder now holds.
@@ -114,7 +129,7 @@ describe('reclusterTranscript', () => {
       );
       expect(summary.segmentCount).toBe(segments + 3);
       // A second run finds nothing more to change.
-      expect((await recluster()).pages).toEqual([]);
+      expect((await recluster({ overlap: NO_OVERLAP_MARKS })).pages).toEqual([]);
     },
   );
 
@@ -156,6 +171,57 @@ describe('reclusterTranscript', () => {
     expect((await readSegmentRecords(dir)).map((r) => r.speaker)).toEqual(
       records.map((r) => r.speaker),
     );
+  });
+
+  it('marks the segments with a window of two voices as overlapped, under the dominant one', async () => {
+    // Three voices (cosine about 0.15 between them, as in long-transcript.ts),
+    // 60 segments of three windows; two of them have one window in which a
+    // second voice talks at 40% of the mix.
+    const rnd = mulberry32(21);
+    const gaussian = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    const unit = (v: Float32Array) => v.map((x) => x / Math.hypot(...v));
+    const common = unit(Float32Array.from({ length: 256 }, gaussian));
+    const voices = [0, 1, 2].map(() =>
+      unit(Float32Array.from({ length: 256 }, (_, d) => 0.4 * common[d]! + gaussian() / 16)),
+    );
+    const noisy = (v: Float32Array) => unit(v.map((x) => x + 0.01 * gaussian()));
+    const overlapped = [17, 40];
+    const speakerOf = (i: number) => Math.floor(i / 4) % 3;
+    const log = TranscriptLog.open(dir);
+    for (let i = 0; i < 60; i++) {
+      const speaker = speakerOf(i);
+      const other = voices[(speaker + 1) % 3]!;
+      const windows = [0, 1, 2].map((w) =>
+        overlapped.includes(i) && w === 2
+          ? noisy(voices[speaker]!.map((x, d) => 0.6 * x + 0.4 * other[d]!))
+          : noisy(voices[speaker]!),
+      );
+      void log.appendSegment({
+        id: (i + 1) * 80_000,
+        startS: (i + 1) * 5,
+        endS: (i + 1) * 5 + 4.5,
+        text: ` turn ${i}`,
+        speaker,
+        embeddings: windows,
+      });
+    }
+    log.dispose();
+    await log.whenWritten();
+
+    const { pages, summary } = await recluster();
+    expect(summary.speakerCount).toBe(3);
+    const ids = overlapped.map((i) => (i + 1) * 80_000);
+    // Only the marks changed: every speaker keeps its live label.
+    expect(pages.flatMap((p) => p.changes)).toEqual(
+      overlapped.map((i) => ({ segment: (i + 1) * 80_000, speaker: speakerOf(i), overlap: true })),
+    );
+    const page = await readTranscriptPage(dir, 0, 100);
+    expect(page.segments.filter((s) => s.overlap).map((s) => s.id)).toEqual(ids);
+    expect(page.segments.map((s) => s.speaker)).toEqual(
+      Array.from({ length: 60 }, (_, i) => speakerOf(i)),
+    );
+    // The marks are saved: a second run changes nothing.
+    expect((await recluster()).pages).toEqual([]);
   });
 
   it('an empty transcript: nothing to change', async () => {

@@ -5,6 +5,13 @@ import {
   MicroClusterer,
 } from '../../core/clustering';
 import { LIMITS } from '../../core/api/types';
+import {
+  centroidCosinesOf,
+  DEFAULT_OVERLAP,
+  fitTwoVoices,
+  isOverlapped,
+  type OverlapConfig,
+} from '../../core/overlap';
 import { EmbeddingDecoder, indexTranscriptLog } from './transcript-store';
 
 /**
@@ -33,9 +40,11 @@ export interface SpeakerChange {
   /** The segment's id (its first 16 kHz sample). */
   segment: number;
   speaker: number;
+  /** Whether two voices overlap in it (see src/core/overlap.ts). */
+  overlap: boolean;
 }
 
-/** Label changes, at most LIMITS.segmentsPerPage of them. */
+/** Label and overlap-mark changes, at most LIMITS.segmentsPerPage of them. */
 export interface RelabelPage {
   changes: SpeakerChange[];
 }
@@ -53,8 +62,14 @@ export interface ReclusterOptions {
   speakers?: number;
   /** Default MIN_SPEAKER_S. */
   minSpeakerS?: number;
-  /** Persists the changes (one labels record); a rejection means nothing was changed. */
-  appendLabels: (changes: Iterable<readonly [id: number, speaker: number]>) => Promise<void>;
+  /**
+   * Persists the changes and the ids of every segment with overlapped speech
+   * (one labels record); a rejection means nothing was changed.
+   */
+  appendLabels: (
+    changes: Iterable<readonly [id: number, speaker: number]>,
+    overlap: Iterable<number>,
+  ) => Promise<void>;
   /** Gets the persisted changes in pages, in reading order; not called when there are none. */
   onChanges: (page: RelabelPage) => void;
   /** Default MAX_RECLUSTER_ITEMS; smaller in tests of the folding. */
@@ -63,6 +78,8 @@ export interface ReclusterOptions {
   joinThreshold?: number;
   /** Default LIMITS.segmentsPerPage. */
   changesPerPage?: number;
+  /** Default DEFAULT_OVERLAP. */
+  overlap?: OverlapConfig;
 }
 
 /**
@@ -73,8 +90,10 @@ export interface ReclusterOptions {
  * clusters the items (weighted by their sizes), cut at the threshold or at
  * the number of speakers given; each cluster takes the live label it shares
  * most segments with (an optimal matching), new ones the lowest free labels;
- * the changed labels are appended as one record, then handed out in pages.
- * Segments without embeddings keep their speaker.
+ * a second pass over the log marks the segments with a window that is a mix
+ * of two speakers' centroids as overlapped (src/core/overlap.ts); the
+ * changed labels and marks are appended as one record, then handed out in
+ * pages. Segments without embeddings keep their speaker and are not marked.
  *
  * With no more segments than `maxItems` every segment is its own item and
  * the result is that of average linkage over all segments.
@@ -94,7 +113,7 @@ export async function reclusterTranscript(
   // One segment's windows and mean at a time, in reused buffers.
   const decoder = new EmbeddingDecoder();
   let mean = new Float32Array(0);
-  const { index } = await indexTranscriptLog(folder, (line, position) => {
+  const { index, endByte } = await indexTranscriptLog(folder, (line, position) => {
     if (position === pointOf.length) {
       const grown = new Int32Array(pointOf.length * 2);
       grown.set(pointOf);
@@ -118,6 +137,8 @@ export async function reclusterTranscript(
   const order = index.idOrder();
   const newSpeakerOf = new Int32Array(count);
   for (let p = 0; p < count; p++) newSpeakerOf[p] = index.speakerAt(p);
+  /** 1 where a segment holds overlapped speech, by log position. */
+  const overlapped = new Uint8Array(count);
 
   if (folding.pointCount > 0) {
     // Items in order of their first segment in reading order: then average
@@ -167,19 +188,48 @@ export async function reclusterTranscript(
       embedded.map((position) => labels[rankOf[folding.itemOf(pointOf[position]!)]!]!),
     );
     embedded.forEach((position, i) => (newSpeakerOf[position] = renamed[i]!));
+
+    // Each final speaker's centroid: the weighted sum of its items' means.
+    const centroidOf = new Map<number, Float32Array>(); // one entry per speaker found
+    const summed = new Uint8Array(means.length);
+    embedded.forEach((position) => {
+      const item = folding.itemOf(pointOf[position]!);
+      if (summed[item]) return;
+      summed[item] = 1;
+      const speaker = newSpeakerOf[position]!;
+      const mean = means[item]!;
+      let sum = centroidOf.get(speaker);
+      if (!sum) centroidOf.set(speaker, (sum = new Float32Array(mean.length)));
+      const w = weights[item]!;
+      for (let i = 0; i < mean.length; i++) sum[i] = sum[i]! + w * mean[i]!;
+    });
+    if (centroidOf.size >= 2) {
+      await markOverlapped(folder, endByte, centroidOf, pointOf, newSpeakerOf, overlapped, {
+        ...DEFAULT_OVERLAP,
+        ...opts.overlap,
+      });
+    }
   }
 
   // Changed segments by log position, in reading order (4 bytes a segment at most).
   const changed: number[] = [];
+  const relabelled: number[] = [];
   const speakers = new Set<number>(); // at most one entry per segment
   for (const position of order) {
     speakers.add(newSpeakerOf[position]!);
-    if (newSpeakerOf[position] !== index.speakerAt(position)) changed.push(position);
+    const speakerMoved = newSpeakerOf[position] !== index.speakerAt(position);
+    if (speakerMoved) relabelled.push(position);
+    if (speakerMoved || (overlapped[position] === 1) !== index.overlapAt(position)) {
+      changed.push(position);
+    }
   }
   if (changed.length > 0) {
     await opts.appendLabels(
       (function* () {
-        for (const p of changed) yield [index.idAt(p), newSpeakerOf[p]!] as const;
+        for (const p of relabelled) yield [index.idAt(p), newSpeakerOf[p]!] as const;
+      })(),
+      (function* () {
+        for (const p of order) if (overlapped[p] === 1) yield index.idAt(p);
       })(),
     );
     const perPage = opts.changesPerPage ?? LIMITS.segmentsPerPage;
@@ -188,11 +238,61 @@ export async function reclusterTranscript(
         changes: changed.slice(start, start + perPage).map((p) => ({
           segment: index.idAt(p),
           speaker: newSpeakerOf[p]!,
+          overlap: overlapped[p] === 1,
         })),
       });
     }
   }
   return { segmentCount: count, speakerCount: speakers.size };
+}
+
+/**
+ * Second pass over the log (up to the first pass's end): a segment is
+ * overlapped when one of its windows is a clear mix of two speakers'
+ * centroids. Only the speakers' centroids and one decoded window are held.
+ */
+async function markOverlapped(
+  folder: string,
+  endByte: number,
+  centroidOf: ReadonlyMap<number, Float32Array>,
+  pointOf: Int32Array,
+  speakerOf: Int32Array,
+  overlapped: Uint8Array,
+  config: OverlapConfig,
+): Promise<void> {
+  const speakers = [...centroidOf.keys()];
+  const centroids = speakers.map((s) => normalized(centroidOf.get(s)!));
+  const cosines = centroidCosinesOf(centroids);
+  const decoder = new EmbeddingDecoder();
+  await indexTranscriptLog(
+    folder,
+    (line, position) => {
+      if (pointOf[position]! < 0) return;
+      for (const window of line.emb) {
+        const embedding = decoder.decode(window);
+        if (embedding.length !== centroids[0]!.length) return;
+        const fit = fitTwoVoices(embedding, centroids, cosines);
+        // One of the two voices must be the segment's own speaker: a mix of
+        // two others is a window the clustering got wrong, not an overlap.
+        const own = speakerOf[position];
+        if (
+          isOverlapped(fit, config) &&
+          (speakers[fit.dominant] === own || speakers[fit.second] === own)
+        ) {
+          overlapped[position] = 1;
+          return;
+        }
+      }
+    },
+    endByte,
+  );
+}
+
+function normalized(v: Float32Array): Float32Array {
+  let norm = 0;
+  for (let i = 0; i < v.length; i++) norm += v[i]! * v[i]!;
+  norm = Math.sqrt(norm);
+  return norm > 0 ? v.map((x) => x / norm) : v;
 }
 
 /** The L2-normalised mean of an utterance's window embeddings, or null when it has none. */

@@ -34,6 +34,30 @@ function segment(id: number, speaker: number, text = `words at ${id}`): SegmentR
 }
 
 describe('TranscriptLog and loading', () => {
+  it('overlap marks: each labels record that lists them replaces the earlier ones', async () => {
+    const log = TranscriptLog.open(dir);
+    for (const id of [16_000, 48_000, 96_000]) await log.appendSegment(segment(id, 0));
+    await log.appendLabels([[48_000, 1]], [16_000, 48_000]);
+    const marked = async () =>
+      (await readTranscriptPage(dir, 0, 10)).segments.map((s) => s.overlap ?? false);
+    expect(await marked()).toEqual([true, true, false]);
+    expect((await readSegmentRecords(dir)).map((r) => r.overlap ?? false)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    // A labels record without marks leaves them; one with marks replaces them.
+    await log.appendLabels([[96_000, 1]]);
+    expect(await marked()).toEqual([true, true, false]);
+    await log.appendLabels([], [96_000, 123]); // 123: no such segment, ignored
+    expect(await marked()).toEqual([false, false, true]);
+    expect((await readTranscriptPage(dir, 0, 10)).segments.map((s) => s.speaker)).toEqual([
+      0, 1, 1,
+    ]);
+    log.dispose();
+    await log.whenWritten();
+  });
+
   it('gives back every segment in order, embeddings bit-exact, relabelling applied', async () => {
     const log = TranscriptLog.open(dir);
     const written = [segment(16_000, 0), segment(48_000, 1), segment(96_000, 0, 'naïve café')];

@@ -12,7 +12,11 @@ import { saveDescriptorAs, writeFileAtomic } from '../temp-files';
  *
  *   <recording>/transcript.jsonl   one JSON record per line:
  *     {"t":"segment","id","startS","endS","text","speaker","emb":[base64 float32]}
- *     {"t":"labels","labels":{"<id>":speaker}}   relabelling after re-clustering
+ *     {"t":"labels","labels":{"<id>":speaker},"overlap":[id]}
+ *                                    relabelling after re-clustering; "overlap"
+ *                                    (when present) lists every segment so far
+ *                                    in which two voices overlap, replacing
+ *                                    the marks of earlier records
  *   <recording>/speakers.json      {"names":{"0":"Alice"}}, replaced atomically
  *
  * Each record is written and synced before the next; a crash can leave at
@@ -41,6 +45,8 @@ export interface SegmentLine {
 export interface LabelsLine {
   t: 'labels';
   labels: Record<string, number>;
+  /** Ids of the segments with overlapped speech; absent: the marks stay as they were. */
+  overlap?: number[];
 }
 
 /** Float32 embeddings travel in the log as base64 of their bytes (compact, exact). */
@@ -82,10 +88,13 @@ export function segmentLine(s: SegmentRecord): SegmentLine {
   };
 }
 
-export function labelsLine(labels: Iterable<readonly [id: number, speaker: number]>): LabelsLine {
+export function labelsLine(
+  labels: Iterable<readonly [id: number, speaker: number]>,
+  overlap?: Iterable<number>,
+): LabelsLine {
   const out: Record<string, number> = {};
   for (const [id, speaker] of labels) out[String(id)] = speaker;
-  return { t: 'labels', labels: out };
+  return { t: 'labels', labels: out, ...(overlap ? { overlap: Array.from(overlap) } : {}) };
 }
 
 /** A record as the log stores it: one line of JSON. */
@@ -166,9 +175,15 @@ export class TranscriptLog extends Disposable {
     return this.appendLine(segmentLine(s));
   }
 
-  /** One labels record (segment id -> speaker): written whole or not at all. */
-  appendLabels(labels: Iterable<readonly [id: number, speaker: number]>): Promise<void> {
-    return this.appendLine(labelsLine(labels));
+  /**
+   * One labels record (segment id -> speaker, and when given the ids of all
+   * segments with overlapped speech): written whole or not at all.
+   */
+  appendLabels(
+    labels: Iterable<readonly [id: number, speaker: number]>,
+    overlap?: Iterable<number>,
+  ): Promise<void> {
+    return this.appendLine(labelsLine(labels, overlap));
   }
 
   /**
@@ -270,13 +285,15 @@ export class TranscriptLog extends Disposable {
 }
 
 /**
- * What one pass over the log keeps per segment, in log order: its id and its
- * speaker with every labels record seen so far applied (12 bytes a segment:
- * 170 KB for 12 hours). The arrays grow by doubling with the transcript.
+ * What one pass over the log keeps per segment, in log order: its id, its
+ * speaker and its overlap mark with every labels record seen so far applied
+ * (13 bytes a segment: 190 KB for 12 hours). The arrays grow by doubling with
+ * the transcript.
  */
 export class SegmentIndex {
   private idArray = new Float64Array(1024);
   private speakerArray = new Int32Array(1024);
+  private overlapArray = new Uint8Array(1024);
   private length = 0;
   /** Ids came in increasing order (as Steno writes them): lookups are binary searches. */
   private increasing = true;
@@ -296,6 +313,10 @@ export class SegmentIndex {
 
   speakerAt(position: number): number {
     return this.speakerArray[position]!;
+  }
+
+  overlapAt(position: number): boolean {
+    return this.overlapArray[position] === 1;
   }
 
   /** The position of the segment with `id`, or -1. */
@@ -330,6 +351,9 @@ export class SegmentIndex {
       const speakers = new Int32Array(this.length * 2);
       speakers.set(this.speakerArray);
       this.speakerArray = speakers;
+      const overlaps = new Uint8Array(this.length * 2);
+      overlaps.set(this.overlapArray);
+      this.overlapArray = overlaps;
     }
     this.idArray[this.length] = id;
     this.speakerArray[this.length] = speaker;
@@ -339,6 +363,12 @@ export class SegmentIndex {
 
   setSpeaker(position: number, speaker: number): void {
     this.speakerArray[position] = speaker;
+  }
+
+  /** Marks exactly the segments at `positions` as overlapped, and no others. */
+  setOverlapped(positions: Iterable<number>): void {
+    this.overlapArray.fill(0, 0, this.length);
+    for (const p of positions) this.overlapArray[p] = 1;
   }
 
   /** Positions in the order of their ids (a transcript's reading order). */
@@ -401,8 +431,10 @@ export interface LogPass {
 export async function indexTranscriptLog(
   folder: string,
   onSegment?: (line: SegmentLine, position: number) => void,
+  /** Read up to here (a first pass's endByte); default: the log's size now. */
+  upToByte?: number,
 ): Promise<LogPass> {
-  const endByte = await logSize(path.join(folder, TRANSCRIPT_FILE));
+  const endByte = upToByte ?? (await logSize(path.join(folder, TRANSCRIPT_FILE)));
   const index = new SegmentIndex();
   for await (const line of readLogLines(folder, endByte)) {
     if (line.t === 'segment') {
@@ -412,6 +444,11 @@ export async function indexTranscriptLog(
       for (const [id, speaker] of Object.entries(line.labels)) {
         const position = index.positionOf(Number(id));
         if (position >= 0) index.setSpeaker(position, speaker);
+      }
+      if (Array.isArray(line.overlap)) {
+        index.setOverlapped(
+          line.overlap.map((id) => index.positionOf(Number(id))).filter((p) => p >= 0),
+        );
       }
     }
   }
@@ -435,7 +472,10 @@ export async function readSegmentRecords(folder: string): Promise<SegmentRecord[
       embeddings: line.emb.map(decodeEmbedding),
     });
   });
-  records.forEach((r, position) => (r.speaker = index.speakerAt(position)));
+  records.forEach((r, position) => {
+    r.speaker = index.speakerAt(position);
+    if (index.overlapAt(position)) r.overlap = true;
+  });
   return records.sort((a, b) => a.id - b.id);
 }
 
@@ -493,6 +533,7 @@ export async function readTranscriptPage(
         endS: line.endS,
         text: line.text,
         speaker: index.speakerAt(position),
+        ...(index.overlapAt(position) ? { overlap: true as const } : {}),
       };
       if (--missing === 0) break;
     }
