@@ -46,6 +46,7 @@ export default async function recluster12h(args: string[]): Promise<Record<strin
       peakRssMb: number;
       seconds: number;
       changes: number;
+      overlapMarks: number;
       segmentCount: number;
       speakerCount: number;
     };
@@ -56,7 +57,9 @@ export default async function recluster12h(args: string[]): Promise<Record<strin
       log_mb: round(truth.bytes / 1024 / 1024, 1),
       speakers_true: new Set(truth.speakers).size,
       speakers_found: r.speakerCount,
-      labels_changed: r.changes,
+      // Segments whose label or overlap mark changed; of them, marked overlapped:
+      segments_changed: r.changes,
+      overlap_marked: r.overlapMarks,
       recluster_s: round(r.seconds, 2),
       idle_rss_mb: r.idleRssMb,
       recluster_peak_rss_mb: r.peakRssMb,

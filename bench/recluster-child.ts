@@ -24,10 +24,14 @@ const idle = process.memoryUsage().rss;
 await sampler.begin();
 const started = performance.now();
 let changes = 0;
+let overlapMarks = 0;
 const summary = await reclusterTranscript(folder, {
   threshold: FINAL_SPEAKER_THRESHOLD,
-  appendLabels: (c) => log.appendLabels(c),
-  onChanges: (page) => (changes += page.changes.length),
+  appendLabels: (c, overlap) => log.appendLabels(c, overlap),
+  onChanges: (page) => {
+    changes += page.changes.length;
+    overlapMarks += page.changes.filter((c) => c.overlap).length;
+  },
 });
 const seconds = (performance.now() - started) / 1000;
 const { peakBytes } = await sampler.end();
@@ -35,6 +39,12 @@ sampler.dispose();
 log.dispose();
 await log.whenWritten();
 process.stdout.write(
-  JSON.stringify({ idleRssMb: mb(idle), peakRssMb: mb(peakBytes), seconds, changes, ...summary }) +
-    '\n',
+  JSON.stringify({
+    idleRssMb: mb(idle),
+    peakRssMb: mb(peakBytes),
+    seconds,
+    changes,
+    overlapMarks,
+    ...summary,
+  }) + '\n',
 );
