@@ -47,6 +47,7 @@ const DS64_PAYLOAD_BYTES = 28;
 /** riff size = file size - 8 = header (80) - 8 + data. */
 const RIFF_SIZE_OVERHEAD = WAV_HEADER_BYTES - 8;
 const WAVE_FORMAT_PCM = 1;
+const WAVE_FORMAT_IEEE_FLOAT = 3;
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 
 /** Offsets of the fields that change with the data size. */
@@ -172,14 +173,35 @@ function unreadable(why: string): StenoError {
   );
 }
 
+/** How a WAV file's samples are stored, as its fmt chunk says. */
+export interface WavSampleFormat {
+  /** Integer PCM (8-bit unsigned, 16/24/32-bit signed) or IEEE float (32/64-bit). */
+  encoding: 'pcm' | 'float';
+  bitsPerSample: number;
+  channels: number;
+  sampleRate: number;
+  /** Bytes per frame (all channels of one sample time). */
+  blockAlign: number;
+}
+
+export interface WavLayout {
+  format: WavSampleFormat;
+  /** Byte offset of the first audio byte. */
+  dataOffset: number;
+  /** Audio bytes the header claims (from ds64 in RF64 files). May exceed the file. */
+  dataBytes: number;
+  isRf64: boolean;
+}
+
 /**
  * Reads a WAV header from the first bytes of a file (Steno's own or any other
  * writer's), walking chunks until `data`. Understands RIFF, RF64/BW64 (ds64),
- * WAVE_FORMAT_PCM and WAVE_FORMAT_EXTENSIBLE with a PCM sub-format, odd-sized
- * chunks (padded to even) and unknown chunks (LIST, fact, JUNK, bext...).
- * `buf` must reach at least the `data` chunk header; 64 KiB is plenty for real files.
+ * WAVE_FORMAT_PCM, WAVE_FORMAT_IEEE_FLOAT and WAVE_FORMAT_EXTENSIBLE with
+ * either sub-format, odd-sized chunks (padded to even) and unknown chunks
+ * (LIST, fact, JUNK, bext...). `buf` must reach at least the `data` chunk
+ * header; 64 KiB is plenty for real files.
  */
-export function parseWavHeader(buf: Uint8Array): ParsedWavHeader {
+export function parseWavLayout(buf: Uint8Array): WavLayout {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const id = (at: number): string =>
     String.fromCharCode(buf[at] ?? 0, buf[at + 1] ?? 0, buf[at + 2] ?? 0, buf[at + 3] ?? 0);
@@ -193,7 +215,7 @@ export function parseWavHeader(buf: Uint8Array): ParsedWavHeader {
   const isRf64 = magic !== 'RIFF';
 
   let ds64DataSize: number | null = null;
-  let format: PcmFormat | null = null;
+  let format: WavSampleFormat | null = null;
   let pos = 12;
   while (pos + 8 <= buf.byteLength) {
     const chunkId = id(pos);
@@ -224,7 +246,24 @@ export function parseWavHeader(buf: Uint8Array): ParsedWavHeader {
   );
 }
 
-function readFmt(view: DataView, at: number, size: number): PcmFormat {
+/** A WAV header of the kind Steno records: 16-bit integer PCM (see parseWavLayout). */
+export function parseWavHeader(buf: Uint8Array): ParsedWavHeader {
+  const { format, dataOffset, dataBytes, isRf64 } = parseWavLayout(buf);
+  if (format.encoding !== 'pcm')
+    throw unreadable('its samples are floating point, not integer PCM');
+  if (format.bitsPerSample !== 16)
+    throw unreadable(`it has ${format.bitsPerSample}-bit samples; Steno reads 16-bit PCM`);
+  return {
+    format: { sampleRate: format.sampleRate, channels: format.channels, bitsPerSample: 16 },
+    dataOffset,
+    dataBytes,
+    isRf64,
+  };
+}
+
+const SUPPORTED_BITS = { pcm: [8, 16, 24, 32], float: [32, 64] } as const;
+
+function readFmt(view: DataView, at: number, size: number): WavSampleFormat {
   let tag = view.getUint16(at, true);
   const channels = view.getUint16(at + 2, true);
   const sampleRate = view.getUint32(at + 4, true);
@@ -234,10 +273,14 @@ function readFmt(view: DataView, at: number, size: number): PcmFormat {
     if (size < 40) throw unreadable('its WAVE_FORMAT_EXTENSIBLE fmt chunk is truncated');
     tag = view.getUint16(at + 24, true);
   }
-  if (tag !== WAVE_FORMAT_PCM)
-    throw unreadable(`its sample format is 0x${tag.toString(16)}, not integer PCM`);
-  if (bits !== 16) throw unreadable(`it has ${bits}-bit samples; Steno reads 16-bit PCM`);
+  if (tag !== WAVE_FORMAT_PCM && tag !== WAVE_FORMAT_IEEE_FLOAT)
+    throw unreadable(`its sample format is 0x${tag.toString(16)}, neither PCM nor float`);
+  const encoding = tag === WAVE_FORMAT_PCM ? 'pcm' : 'float';
+  if (!(SUPPORTED_BITS[encoding] as readonly number[]).includes(bits))
+    throw unreadable(`it has ${bits}-bit ${encoding === 'pcm' ? 'integer' : 'float'} samples`);
   if (channels < 1 || sampleRate < 1)
     throw unreadable(`it claims ${channels} channels at ${sampleRate} Hz`);
-  return { sampleRate, channels, bitsPerSample: 16 };
+  // The frame size follows from the container bits (24 valid bits in a
+  // 32-bit container read as 32-bit); a header's block align is not trusted.
+  return { encoding, bitsPerSample: bits, channels, sampleRate, blockAlign: channels * (bits / 8) };
 }
