@@ -17,6 +17,12 @@ export const STENO_ERROR_CODES = [
   'RECORDING_NOT_FOUND',
   /** A file is not a WAV Steno can read, or too damaged to repair. */
   'WAV_UNREADABLE',
+  /** A file given to transcribe is missing, a directory, or cannot be opened. */
+  'MEDIA_NOT_FOUND',
+  /** A file given to transcribe is of a format or codec Steno does not read. */
+  'MEDIA_UNSUPPORTED',
+  /** A file given to transcribe is empty, cut short, damaged, or changed while read. */
+  'MEDIA_CORRUPT',
   /** A model file is missing, unreadable or not the model it claims to be. */
   'MODEL_INVALID',
   /** The model-host process failed or could not be started. */

@@ -1,0 +1,190 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isStenoError } from '../../core/errors';
+import { sniffMedia } from '../../core/media-sniff';
+import { ensureMediaFixture, ffmpegDecode16k, MEDIA_FIXTURES } from '../../testing/media-fixtures';
+import { makeTempDir, removeTempDir } from '../../testing/tmp';
+import { CHUNK_BYTES, decodeFileTo16k } from './decode-file';
+
+/** Pearson correlation of the two signals over their common length, at lag 0. */
+function correlation(a: Float32Array, b: Float32Array): number {
+  const n = Math.min(a.length, b.length);
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < n; i++) {
+    sa += a[i]!;
+    sb += b[i]!;
+  }
+  const ma = sa / n;
+  const mb = sb / n;
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[i]! - ma;
+    const y = b[i]! - mb;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+async function decodeAll(file: string): Promise<{ samples: Float32Array; chunks: number }> {
+  const parts: Float32Array[] = [];
+  await decodeFileTo16k(file, (s) => {
+    parts.push(s.slice());
+  });
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const samples = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    samples.set(p, at);
+    at += p.length;
+  }
+  return { samples, chunks: parts.length };
+}
+
+describe('decodeFileTo16k against ffmpeg', () => {
+  it.each(MEDIA_FIXTURES.map((f) => [f.name, f] as const))(
+    '%s: the length within 10 ms of ffmpeg, samples correlated >= 0.99',
+    async (_, fixture) => {
+      const file = ensureMediaFixture(fixture);
+      const head = fs.readFileSync(file).subarray(0, 4096);
+      expect(sniffMedia(head)?.container).toBe(fixture.container);
+      if (fixture.name === 'rf64.wav') expect(head.toString('latin1', 0, 4)).toBe('RF64');
+      // More than two channels: the fmt chunk is WAVE_FORMAT_EXTENSIBLE.
+      if (fixture.name === 'pcm-s24-6ch.wav') expect(head.readUInt16LE(20)).toBe(0xfffe);
+      const reference = ffmpegDecode16k(file, fixture.referenceDecoder);
+      const { samples } = await decodeAll(file);
+      const r = correlation(samples, reference);
+      console.log(
+        `${fixture.name}: ${samples.length} samples against ffmpeg's ${reference.length}, correlation ${r.toFixed(5)}`,
+      );
+      expect(Math.abs(samples.length - reference.length)).toBeLessThanOrEqual(160);
+      expect(r).toBeGreaterThanOrEqual(0.99);
+    },
+  );
+});
+
+describe('decodeFileTo16k on bad input', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = makeTempDir('steno-decode-');
+  });
+  afterEach(() => removeTempDir(dir));
+
+  async function failure(file: string): Promise<{ code: string; message: string; action: string }> {
+    try {
+      await decodeFileTo16k(file, () => {});
+    } catch (e) {
+      if (!isStenoError(e)) throw e;
+      return { code: e.code, message: e.message, action: e.action };
+    }
+    throw new Error(`${file} decoded without an error`);
+  }
+
+  it('a missing file, a folder and an empty file: each named, with what to do', async () => {
+    const missing = path.join(dir, 'gone.mp3');
+    expect(await failure(missing)).toMatchObject({
+      code: 'MEDIA_NOT_FOUND',
+      message: `${missing} does not exist.`,
+    });
+    expect(await failure(dir)).toMatchObject({
+      code: 'MEDIA_NOT_FOUND',
+      message: `${dir} is a folder, not a file.`,
+    });
+    const empty = path.join(dir, 'empty.wav');
+    fs.writeFileSync(empty, '');
+    const e = await failure(empty);
+    expect(e).toMatchObject({ code: 'MEDIA_CORRUPT', message: `${empty} is empty (0 bytes).` });
+    expect(e.action.length).toBeGreaterThan(10);
+  });
+
+  it('a text file renamed .m4a is not taken for audio', async () => {
+    const fake = path.join(dir, 'notes.m4a');
+    fs.writeFileSync(fake, 'Minutes of the meeting: nothing was decided.\n'.repeat(50));
+    expect(await failure(fake)).toMatchObject({
+      code: 'MEDIA_UNSUPPORTED',
+      message: `${fake} is not an audio or video format Steno knows.`,
+    });
+  });
+
+  it('a WAV cut inside its header is damaged; one cut inside its audio gives what it holds', async () => {
+    const fixture = MEDIA_FIXTURES.find((f) => f.name === 'pcm-s16-stereo.wav')!;
+    const whole = fs.readFileSync(ensureMediaFixture(fixture));
+    const cutHeader = path.join(dir, 'cut-header.wav');
+    fs.writeFileSync(cutHeader, whole.subarray(0, 30));
+    expect((await failure(cutHeader)).code).toBe('MEDIA_CORRUPT');
+    // Half the audio: decoded up to where it ends, as a person expects of a
+    // recording that was cut off (its header still claims the whole length).
+    const cutAudio = path.join(dir, 'cut-audio.wav');
+    const half = Math.floor(whole.length / 2);
+    fs.writeFileSync(cutAudio, whole.subarray(0, half - (half % 4)));
+    const { samples } = await decodeAll(cutAudio);
+    const full = await decodeAll(ensureMediaFixture(fixture));
+    expect(samples.length / full.samples.length).toBeCloseTo(0.5, 2);
+  });
+
+  it('an MP3 frame header before noise, and a FLAC cut in half', async () => {
+    // A valid MPEG-1 layer III frame header, then bytes that are no frames.
+    const noise = Buffer.alloc(64 * 1024);
+    let x = 12345;
+    for (let i = 0; i < noise.length; i++) noise[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    const fake = path.join(dir, 'noise.mp3');
+    fs.writeFileSync(fake, Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x64]), noise]));
+    // mpg123 makes one frame (26 ms) of the header and skips the rest.
+    expect((await failure(fake)).code).toBe('MEDIA_CORRUPT');
+    const flac = MEDIA_FIXTURES.find((f) => f.name === 'stereo.flac')!;
+    const whole = fs.readFileSync(ensureMediaFixture(flac));
+    const half = path.join(dir, 'half.flac');
+    fs.writeFileSync(half, whole.subarray(0, Math.floor(whole.length / 2)));
+    const { samples } = await decodeAll(half);
+    expect(samples.length / 96_000).toBeGreaterThan(0.3);
+    expect(samples.length / 96_000).toBeLessThan(0.8);
+  });
+
+  it('a WAV of float samples with no data chunk holds no audio', async () => {
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36, 4);
+    header.write('WAVE', 8);
+    header.write('fmt ', 12);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(3, 20); // IEEE float
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(16_000, 24);
+    header.writeUInt32LE(64_000, 28);
+    header.writeUInt16LE(4, 32);
+    header.writeUInt16LE(32, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(0, 40);
+    const file = path.join(dir, 'silent-header.wav');
+    fs.writeFileSync(file, header);
+    expect(await failure(file)).toMatchObject({
+      code: 'MEDIA_CORRUPT',
+      message: `${file} holds no audio.`,
+    });
+  });
+
+  it('reads in bounded chunks and stops when asked', async () => {
+    const fixture = MEDIA_FIXTURES.find((f) => f.name === 'float32-stereo.wav')!;
+    const file = ensureMediaFixture(fixture);
+    const { chunks } = await decodeAll(file);
+    // 6 s of 48 kHz stereo float is 2.3 MB: read in 256 KiB steps.
+    expect(chunks).toBeGreaterThanOrEqual(Math.floor(fs.statSync(file).size / CHUNK_BYTES));
+    const controller = new AbortController();
+    let delivered = 0;
+    const run = decodeFileTo16k(
+      file,
+      (s) => {
+        delivered += s.length;
+        controller.abort(new Error('cancelled by the person'));
+      },
+      { signal: controller.signal },
+    );
+    await expect(run).rejects.toThrow('cancelled by the person');
+    expect(delivered).toBeLessThan(16_000 * 2);
+  });
+});
