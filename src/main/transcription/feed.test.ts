@@ -102,6 +102,31 @@ describe('TranscriptionFeed', () => {
     for (const h of hosts) h.dispose();
   });
 
+  it('finish waits as long as the host makes progress, and gives up only when it stops', async () => {
+    // A slow host: it acknowledges a few chunks every 100 ms, so 30 s of audio
+    // takes about 2 s in all, well past finish's 400 ms of allowed stillness.
+    const { supervisor, hosts } = await startWith(() => new ScriptedHost({ holdAcks: true }));
+    const feed = new TranscriptionFeed(recording(30), supervisor);
+    const host = hosts[0]!;
+    const slowly = setInterval(() => host.releaseAcks(), 100);
+    const started = performance.now();
+    await feed.finish(400);
+    clearInterval(slowly);
+    expect(performance.now() - started).toBeGreaterThan(800);
+    expect(expectContiguous(host.received, 0)).toBe(30 * 16_000);
+    feed.dispose();
+
+    // A host that stops answering: finish fails 400 ms after its last progress.
+    const stalled = new TranscriptionFeed(recording(30), supervisor);
+    const t0 = performance.now();
+    await expect(stalled.finish(400)).rejects.toThrow('made no progress for 0 s');
+    expect(performance.now() - t0).toBeLessThan(2000);
+    stalled.dispose();
+    await supervisor.stop();
+    supervisor.dispose();
+    for (const h of hosts) h.dispose();
+  });
+
   it('reads only what the recording has written so far, and follows it as it grows', async () => {
     const { supervisor, hosts } = await startWith();
     const source = recording(6);

@@ -47,6 +47,8 @@ export class TranscriptionFeed extends Disposable {
   private pumping = false;
   private pumpAgain = false;
   private drainWaiters: (() => void)[] = [];
+  /** performance.now() of the host's last acknowledgement, segment or flush: its progress. */
+  private lastProgressMs = performance.now();
 
   constructor(
     private readonly source: FeedSource,
@@ -61,6 +63,9 @@ export class TranscriptionFeed extends Disposable {
     this._register(supervisor.onDidBecomeReady(() => this.rewind()));
     this._register(
       supervisor.onDidMessage((m) => {
+        if (m.type === 'ack' || m.type === 'segment' || m.type === 'flushed') {
+          this.lastProgressMs = performance.now();
+        }
         if (m.type === 'ack') {
           const end = this.inFlight.get(m.seq);
           if (end === undefined) return;
@@ -101,18 +106,23 @@ export class TranscriptionFeed extends Disposable {
    * The recording has stopped: sends the rest of the file, then asks the host
    * to close the last utterance. Resolves when every utterance was sent back.
    * Host crashes meanwhile are survived: the feed rewinds and tries again.
+   *
+   * `timeoutMs` is how long the host may go without progress (an
+   * acknowledgement, a segment): a file hours long still has hours of work
+   * left when its audio is all written, and takes as long as it takes while
+   * the host keeps moving.
    */
   async finish(timeoutMs = 120_000): Promise<void> {
     this.ended = true;
     // The rest goes now, not at the next poll.
     this.kick();
-    const deadline = performance.now() + timeoutMs;
+    this.lastProgressMs = performance.now();
     for (;;) {
       if (this.supervisor.error) throw this.supervisor.error;
-      if (performance.now() > deadline) {
+      if (performance.now() - this.lastProgressMs > timeoutMs) {
         throw new StenoError(
           'HOST_FAILED',
-          'Transcription did not finish in time.',
+          `Transcription made no progress for ${Math.round(timeoutMs / 1000)} s.`,
           'The audio is saved; transcribe the recording again later.',
         );
       }
@@ -128,7 +138,7 @@ export class TranscriptionFeed extends Disposable {
         await this.supervisor.request(
           (id) => ({ type: 'flush', id, endSample: this.nextOutputSample }),
           (m, id) => m.type === 'flushed' && m.id === id,
-          Math.max(1000, deadline - performance.now()),
+          Math.max(1000, timeoutMs),
         );
         return;
       } catch {
