@@ -3,6 +3,7 @@ import {
   PeakMeter,
   asInt16,
   downmixInt16ToMono,
+  float32ToInt16,
   int16ToFloat32,
   measureLevels,
   toDbfs,
@@ -25,6 +26,14 @@ describe('pcm', () => {
 
   it('converts to float in [-1, 1)', () => {
     expect([...int16ToFloat32(Int16Array.from([-32768, 0, 16384]))]).toEqual([-1, 0, 0.5]);
+  });
+
+  it('converts floats back to int16, rounded and clamped, and round-trips int16 exactly', () => {
+    expect([...float32ToInt16(Float32Array.from([-1, 0, 0.5, 0.99999, 1, -1.5, 2e-5]))]).toEqual([
+      -32768, 0, 16384, 32767, 32767, -32768, 1,
+    ]);
+    const all = Int16Array.from({ length: 65536 }, (_, i) => i - 32768);
+    expect(float32ToInt16(int16ToFloat32(all))).toEqual(all);
   });
 
   it('views odd-offset bytes safely', () => {

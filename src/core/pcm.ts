@@ -29,6 +29,18 @@ export function int16ToFloat32(
   return dst;
 }
 
+/** Floats to int16 samples, rounded, clamped to [-32768, 32767]. */
+export function float32ToInt16(
+  src: Float32Array,
+  dst: Int16Array = new Int16Array(src.length),
+): Int16Array {
+  for (let i = 0; i < src.length; i++) {
+    const v = Math.round(src[i]! * 32768);
+    dst[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return dst;
+}
+
 /** A view of a byte buffer as int16 samples (copies only when misaligned). */
 export function asInt16(bytes: Uint8Array): Int16Array {
   if (bytes.byteOffset % 2 === 0) {

@@ -45,6 +45,8 @@ export class ScriptedHost extends Disposable implements HostConnection {
       answerPings?: boolean;
       /** false: a flush is never answered (a host stuck on the last utterance). */
       answerFlush?: boolean;
+      /** false: shutdown is ignored, as by a host inside a long native call. */
+      exitOnShutdown?: boolean;
     } = {},
   ) {
     super();
@@ -77,7 +79,7 @@ export class ScriptedHost extends Disposable implements HostConnection {
           }
           break;
         case 'shutdown':
-          this.exit({ code: 0, signal: null });
+          if (this.script.exitOnShutdown !== false) this.exit({ code: 0, signal: null });
           break;
         case 'reset':
           break;

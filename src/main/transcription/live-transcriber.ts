@@ -148,6 +148,11 @@ export class LiveTranscriber extends Disposable {
     return this.feed.lagSeconds;
   }
 
+  /** Seconds of audio from the start that the host has fully transcribed (its commit point). */
+  get transcribedSeconds(): number {
+    return this.feed.committedSample / HOST_SAMPLE_RATE;
+  }
+
   get hostRestarts(): number {
     return this.supervisor.restarts;
   }
@@ -191,9 +196,12 @@ export class LiveTranscriber extends Disposable {
     return summary;
   }
 
-  /** Ends the host without waiting for the rest of the audio. */
-  async abort(): Promise<void> {
-    await this.supervisor.stop();
+  /**
+   * Ends the host without waiting for the rest of the audio; `now`: kills it
+   * at once instead of asking it to exit (a cancel).
+   */
+  async abort(opts: { now?: boolean } = {}): Promise<void> {
+    await this.supervisor.stop(opts);
   }
 
   private onSegment(segment: HostSegment): void {

@@ -33,6 +33,29 @@ describe('ModelHostSupervisor with a fake host', () => {
     assertNoLeak(report);
   });
 
+  it('stop waits out a busy host before killing it; stop now kills it at once', async () => {
+    for (const now of [false, true]) {
+      const { launcher, hosts } = scriptedLauncher(
+        () => new ScriptedHost({ exitOnShutdown: false }),
+      );
+      const s = new ModelHostSupervisor({
+        models: FAKE_MODELS,
+        options: TEST_HOST_OPTIONS,
+        launcher,
+        shutdownDeadlineMs: 600,
+      });
+      await s.start();
+      const t0 = performance.now();
+      await s.stop({ now });
+      const ms = performance.now() - t0;
+      expect(await hosts[0]!.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      if (now) expect(ms).toBeLessThan(300);
+      else expect(ms).toBeGreaterThanOrEqual(590);
+      s.dispose();
+      for (const h of hosts) h.dispose();
+    }
+  });
+
   it('restarts a crashed host with backoff, and stop leaves none behind', async () => {
     const { launcher, hosts } = scriptedLauncher();
     const s = new ModelHostSupervisor({

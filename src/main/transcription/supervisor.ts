@@ -259,17 +259,25 @@ export class ModelHostSupervisor extends Disposable {
   }
 
   /**
-   * Ends the host: `shutdown`, then SIGKILL after the deadline. Resolves once
-   * no host process remains.
+   * Ends the host: `shutdown`, then SIGKILL after the deadline; with `now`,
+   * SIGKILL at once (a cancelled job wants nothing more from it, and a host
+   * inside a long Whisper call would answer only when the call ends).
+   * Resolves once no host process remains.
    */
-  stop(): Promise<void> {
-    if (this.stopPromise) return this.stopPromise;
+  stop(opts: { now?: boolean } = {}): Promise<void> {
+    if (this.stopPromise) {
+      if (opts.now) this.connection?.kill();
+      return this.stopPromise;
+    }
     this.state = 'stopping';
     this.restartTimer.value = undefined;
     this.idleTimer.value = undefined;
     this.stopPromise = (async () => {
       const connection = this.connection;
-      if (connection) {
+      if (connection && opts.now) {
+        connection.kill();
+        await connection.exited;
+      } else if (connection) {
         connection.send({ type: 'shutdown' });
         await this.waitForExit(connection);
       }
