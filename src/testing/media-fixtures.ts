@@ -28,6 +28,8 @@ export interface MediaFixtureSpec {
   ffmpeg: readonly string[];
   /** The decoder ffmpeg uses for the reference, when not its default one. */
   referenceDecoder?: string;
+  /** A video stream (black frames, H.264) beside the audio: a screen recording. */
+  withVideo?: boolean;
 }
 
 /** One fixture per format and variant the file decoder must read. */
@@ -55,12 +57,51 @@ export const MEDIA_FIXTURES: readonly MediaFixtureSpec[] = [
   spec('stereo.flac', 'flac', 'flac', 2, 44_100, ['-c:a', 'flac']),
   spec('24bit-96k.flac', 'flac', 'flac', 1, 96_000, ['-c:a', 'flac', '-sample_fmt', 's32']),
   spec('stereo.ogg', 'ogg', 'vorbis', 2, 44_100, ['-c:a', 'libvorbis', '-q:a', '3']),
-  // Referenced against libopus: ffmpeg's own Opus decoder and libopus differ
-  // on this file (their decodes correlate 0.9654 with each other).
+  // Opus is referenced against libopus: ffmpeg's own Opus decoder and
+  // libopus differ on these files (their decodes correlate 0.9654 with each
+  // other on voice.opus).
   {
     ...spec('voice.opus', 'ogg', 'opus', 1, 48_000, ['-c:a', 'libopus', '-b:a', '32k']),
     referenceDecoder: 'libopus',
   },
+  {
+    ...spec('browser.webm', 'webm', 'opus', 2, 48_000, ['-c:a', 'libopus', '-b:a', '48k']),
+    referenceDecoder: 'libopus',
+  },
+  // As a live stream is written: the Segment's size unknown (all ones).
+  {
+    ...spec('live.webm', 'webm', 'opus', 1, 48_000, [
+      '-c:a',
+      'libopus',
+      '-f',
+      'webm',
+      '-live',
+      '1',
+    ]),
+    referenceDecoder: 'libopus',
+  },
+  {
+    ...spec('audio.mka', 'matroska', 'opus', 1, 48_000, ['-c:a', 'libopus', '-b:a', '32k']),
+    referenceDecoder: 'libopus',
+  },
+  {
+    ...spec('screen.mkv', 'matroska', 'opus', 2, 48_000, [
+      '-c:a',
+      'libopus',
+      '-c:v',
+      'libx264',
+      '-pix_fmt',
+      'yuv420p',
+      '-shortest',
+    ]),
+    referenceDecoder: 'libopus',
+    withVideo: true,
+  },
+];
+
+/** Formats Steno does not decode yet, for the tests of their errors. */
+export const UNSUPPORTED_MEDIA_FIXTURES: readonly MediaFixtureSpec[] = [
+  spec('vorbis.webm', 'webm', 'vorbis', 2, 44_100, ['-c:a', 'libvorbis']),
 ];
 
 function spec(
@@ -131,12 +172,16 @@ export function ensureMediaFixture(fixture: MediaFixtureSpec): string {
   const file = path.join(path.dirname(source), fixture.name);
   if (fs.existsSync(file)) return file;
   const partial = path.join(path.dirname(file), `partial-${fixture.name}`);
+  const video = fixture.withVideo
+    ? ['-f', 'lavfi', '-i', 'color=c=black:s=160x120:r=10', '-map', '0:a', '-map', '1:v']
+    : [];
   execFileSync('ffmpeg', [
     '-v',
     'error',
     '-y',
     '-i',
     source,
+    ...video,
     '-ac',
     String(fixture.channels),
     '-ar',

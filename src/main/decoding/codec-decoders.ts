@@ -8,12 +8,18 @@
  *   FLAC                   @wasm-audio-decoders/flac      libFLAC (BSD)
  *   Ogg Vorbis             @wasm-audio-decoders/ogg-vorbis libvorbis (BSD)
  *   Ogg Opus               ogg-opus-decoder               libopus (BSD)
+ *   Opus in WebM/Matroska  src/core/matroska-demux.ts + opus-decoder (libopus)
  *
  * Each takes the file's bytes in chunks of any size (a frame cut by a chunk
  * boundary waits inside the decoder) and gives planar float32 channels.
  * Packages are imported on first use, so a person who never drops a file
  * never loads them.
  */
+import {
+  MatroskaAudioDemuxer,
+  MatroskaFormatError,
+  type MatroskaAudioTrack,
+} from '../../core/matroska-demux';
 import type { Sniffed } from '../../core/media-sniff';
 
 export interface DecodedChunk {
@@ -75,6 +81,9 @@ export async function codecDecoderFor(sniffed: Sniffed): Promise<CodecDecoder | 
       const { OggOpusDecoder } = await import('ogg-opus-decoder');
       return adapt('opus', new OggOpusDecoder() as unknown as WasmDecoder);
     }
+    case 'webm/':
+    case 'matroska/':
+      return new MatroskaOpusDecoder();
     default:
       return null;
   }
@@ -98,4 +107,109 @@ function toChunk(r: WasmDecoded): DecodedChunk {
     sampleRate: r.sampleRate,
     errors: r.errors?.length ?? 0,
   };
+}
+
+/** A codec Steno has no decoder for, found inside a container it reads. */
+export class UnsupportedCodecError extends Error {}
+
+/** Matroska's name for Opus; the other audio codecs there are refused by name. */
+const MATROSKA_OPUS = 'A_OPUS';
+const OPUS_RATE = 48_000;
+
+/**
+ * Opus frames from the Matroska demuxer into libopus, set up from the
+ * track's OpusHead (channels, pre-skip, channel mapping; RFC 7845 5.1); the
+ * padding a block says to discard (the end of the last frame) is cut off.
+ */
+class MatroskaOpusDecoder implements CodecDecoder {
+  codec = 'opus';
+  private readonly demuxer = new MatroskaAudioDemuxer();
+  private opus: WasmOpusDecoder | null = null;
+
+  async decode(bytes: Uint8Array): Promise<DecodedChunk> {
+    return this.decodeFrames(this.demuxer.push(bytes));
+  }
+
+  async flush(): Promise<DecodedChunk> {
+    return this.decodeFrames(this.demuxer.end());
+  }
+
+  dispose(): void {
+    this.opus?.free();
+    this.opus = null;
+  }
+
+  private async decodeFrames(
+    frames: readonly { data: Uint8Array; discardPaddingNs: number }[],
+  ): Promise<DecodedChunk> {
+    if (frames.length === 0) return EMPTY;
+    const opus = await this.decoderFor(this.demuxer.track!);
+    // Capacity: one chunk's frames (a 256 KiB read is at most a few seconds of Opus).
+    const parts: Float32Array[][] = [];
+    let total = 0;
+    let errors = 0;
+    for (const frame of frames) {
+      const out = opus.decodeFrame(frame.data);
+      errors += out.errors?.length ?? 0;
+      const drop = Math.round((frame.discardPaddingNs * OPUS_RATE) / 1e9);
+      const keep = Math.max(0, out.samplesDecoded - drop);
+      if (keep === 0) continue;
+      parts.push(out.channelData.map((c) => c.slice(0, keep)));
+      total += keep;
+    }
+    const channels = parts[0]?.length ?? 0;
+    const channelData = Array.from({ length: channels }, (_, c) => {
+      const joined = new Float32Array(total);
+      let at = 0;
+      for (const p of parts) {
+        joined.set(p[c]!, at);
+        at += p[c]!.length;
+      }
+      return joined;
+    });
+    return { channelData, samplesDecoded: total, sampleRate: OPUS_RATE, errors };
+  }
+
+  private async decoderFor(track: MatroskaAudioTrack): Promise<WasmOpusDecoder> {
+    if (this.opus) return this.opus;
+    if (track.codecId !== MATROSKA_OPUS) {
+      throw new UnsupportedCodecError(
+        `its audio is ${track.codecId}; Steno reads Opus in WebM and Matroska`,
+      );
+    }
+    const head = track.codecPrivate;
+    if (!head || head.length < 19 || String.fromCharCode(...head.subarray(0, 8)) !== 'OpusHead') {
+      throw new MatroskaFormatError('its Opus track has no OpusHead');
+    }
+    const channels = head[9]!;
+    const preSkip = head[10]! | (head[11]! << 8);
+    const family = head[18]!;
+    let mapping: { streamCount: number; coupledStreamCount: number; channelMappingTable: number[] };
+    if (family === 0) {
+      if (channels > 2) throw new MatroskaFormatError(`mapping family 0 with ${channels} channels`);
+      mapping = {
+        streamCount: 1,
+        coupledStreamCount: channels - 1,
+        channelMappingTable: channels === 1 ? [0] : [0, 1],
+      };
+    } else {
+      if (head.length < 21 + channels) throw new MatroskaFormatError('its OpusHead is cut short');
+      mapping = {
+        streamCount: head[19]!,
+        coupledStreamCount: head[20]!,
+        channelMappingTable: Array.from(head.subarray(21, 21 + channels)),
+      };
+    }
+    const { OpusDecoder } = await import('opus-decoder');
+    const opus = new OpusDecoder({ channels, preSkip, ...mapping }) as unknown as WasmOpusDecoder;
+    await opus.ready;
+    this.opus = opus;
+    return opus;
+  }
+}
+
+interface WasmOpusDecoder {
+  ready: Promise<void>;
+  decodeFrame(frame: Uint8Array): WasmDecoded;
+  free(): void;
 }

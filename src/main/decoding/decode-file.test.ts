@@ -3,7 +3,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStenoError } from '../../core/errors';
 import { sniffMedia } from '../../core/media-sniff';
-import { ensureMediaFixture, ffmpegDecode16k, MEDIA_FIXTURES } from '../../testing/media-fixtures';
+import {
+  ensureMediaFixture,
+  ffmpegDecode16k,
+  MEDIA_FIXTURES,
+  UNSUPPORTED_MEDIA_FIXTURES,
+} from '../../testing/media-fixtures';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
 import { CHUNK_BYTES, decodeFileTo16k } from './decode-file';
 
@@ -101,6 +106,17 @@ describe('decodeFileTo16k on bad input', () => {
     expect(e).toMatchObject({ code: 'MEDIA_CORRUPT', message: `${empty} is empty (0 bytes).` });
     expect(e.action.length).toBeGreaterThan(10);
   });
+
+  it.each(UNSUPPORTED_MEDIA_FIXTURES.map((f) => [f.name, f] as const))(
+    '%s: a codec Steno does not read yet is named as such',
+    async (_, fixture) => {
+      const file = ensureMediaFixture(fixture);
+      const e = await failure(file);
+      expect(e.code).toBe('MEDIA_UNSUPPORTED');
+      expect(e.message).toContain(file);
+      expect(e.message).toContain('A_VORBIS');
+    },
+  );
 
   it('a text file renamed .m4a is not taken for audio', async () => {
     const fake = path.join(dir, 'notes.m4a');

@@ -14,7 +14,13 @@ import { sniffMedia, SNIFF_BYTES, type Sniffed } from '../../core/media-sniff';
 import { InterleavedToMono, downmixPlanar } from '../../core/pcm-decode';
 import { MODEL_SAMPLE_RATE, StreamingResampler } from '../../core/resample';
 import { parseWavLayout } from '../../core/wav-format';
-import { codecDecoderFor, type CodecDecoder, type DecodedChunk } from './codec-decoders';
+import {
+  codecDecoderFor,
+  UnsupportedCodecError,
+  type CodecDecoder,
+  type DecodedChunk,
+} from './codec-decoders';
+import { MatroskaFormatError } from '../../core/matroska-demux';
 import { mediaError } from './media-errors';
 
 /** Bytes read from the file per step: 256 KiB (1.4 s of 48 kHz stereo float, 16 s of MP3). */
@@ -190,9 +196,9 @@ async function decodeCompressed(
       if (bytesRead === 0) throw mediaError(file, 'changed');
       at += bytesRead;
       // A copy: the Ogg and FLAC parsers keep the bytes of a frame cut by the chunk's end.
-      await deliver(await decoder.decode(chunk.slice(0, bytesRead)));
+      await deliver(await decodeOrExplain(file, () => decoder.decode(chunk.slice(0, bytesRead))));
     }
-    await deliver(await decoder.flush());
+    await deliver(await decodeOrExplain(file, () => decoder.flush()));
     const tail = resampler ? (resampler as StreamingResampler).flush() : new Float32Array(0);
     samples += tail.length;
     if (samples < MIN_AUDIO_SAMPLES) {
@@ -221,4 +227,18 @@ async function decodeCompressed(
 
 function formatName(s: Sniffed): string {
   return s.codec ? `${s.codec} in ${s.container}` : s.container;
+}
+
+/** A container or codec problem found while decoding, as the person's error. */
+async function decodeOrExplain(
+  file: string,
+  step: () => Promise<DecodedChunk>,
+): Promise<DecodedChunk> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof UnsupportedCodecError) throw mediaError(file, 'unsupported', e, e.message);
+    if (e instanceof MatroskaFormatError) throw mediaError(file, 'corrupt', e, e.message);
+    throw e;
+  }
 }

@@ -12,7 +12,7 @@ export type MediaProblem =
   | 'no-audio'
   | 'changed';
 
-const FORMATS = 'WAV, MP3, FLAC, Ogg Vorbis and Ogg Opus';
+const FORMATS = 'WAV, MP3, FLAC, Ogg Vorbis, and Opus in Ogg, WebM or Matroska (MKV)';
 
 const PROBLEMS: Record<MediaProblem, { code: StenoErrorCode; what: string; action: string }> = {
   missing: {
