@@ -122,3 +122,22 @@ describe('MatroskaAudioDemuxer', () => {
     expect(() => new MatroskaAudioDemuxer().push(laced)).toThrow('Xiph or EBML lacing');
   });
 });
+
+describe('MatroskaAudioDemuxer with a reused read buffer', () => {
+  it('keeps what it needs when the caller overwrites its chunk (as a file reader does)', () => {
+    const bytes = liveWebm();
+    const expected = demux(bytes, 5).frames.map((f) => Array.from(f.data));
+    const demuxer = new MatroskaAudioDemuxer();
+    const reused = Buffer.alloc(5);
+    const frames: MatroskaFrame[] = [];
+    for (let at = 0; at < bytes.length; at += 5) {
+      const n = Math.min(5, bytes.length - at);
+      reused.set(bytes.subarray(at, at + n));
+      frames.push(...demuxer.push(reused.subarray(0, n)));
+      reused.fill(0xee);
+    }
+    frames.push(...demuxer.end());
+    expect(frames.map((f) => Array.from(f.data))).toEqual(expected);
+    expect(demuxer.track?.codecPrivate?.subarray(0, 8)).toEqual(Uint8Array.from(str('OpusHead')));
+  });
+});

@@ -142,7 +142,7 @@ export class MatroskaAudioDemuxer {
       at = bodyAt + header.size;
     }
     // Keep the unread tail (an element header or a needed leaf cut by the chunk), copied.
-    this.pending = buf.slice(at);
+    this.pending = copyOf(buf.subarray(at));
     return frames;
   }
 
@@ -187,7 +187,7 @@ export class MatroskaAudioDemuxer {
         if (draft) draft.codecId = String.fromCharCode(...body).replace(/\0+$/, '');
         return;
       case ID.codecPrivate:
-        if (draft) draft.codecPrivate = body.slice();
+        if (draft) draft.codecPrivate = copyOf(body);
         return;
       case ID.samplingFrequency:
         if (draft) draft.sampleRate = readFloat(body);
@@ -231,7 +231,7 @@ export class MatroskaAudioDemuxer {
     if (body.length <= flagsAt) throw new MatroskaFormatError('a block is cut short');
     const lacing = (body[flagsAt]! >> 1) & 0x03;
     const payload = body.subarray(flagsAt + 1);
-    if (lacing === 0) return [payload.slice()];
+    if (lacing === 0) return [copyOf(payload)];
     if (lacing === 2) {
       // Fixed-size lacing: a count byte (frames - 1), then equal frames.
       const count = payload[0]! + 1;
@@ -239,7 +239,9 @@ export class MatroskaAudioDemuxer {
       if (data.length % count !== 0)
         throw new MatroskaFormatError('a laced block does not divide evenly');
       const size = data.length / count;
-      return Array.from({ length: count }, (_, i) => data.slice(i * size, (i + 1) * size));
+      return Array.from({ length: count }, (_, i) =>
+        copyOf(data.subarray(i * size, (i + 1) * size)),
+      );
     }
     throw new MatroskaFormatError('it uses Xiph or EBML lacing, which Steno does not read yet');
   }
@@ -313,4 +315,12 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/**
+ * A copy that owns its bytes. (`slice` is not one: a Node Buffer's slice is
+ * a view, and callers pass Buffers they reuse for the next read.)
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }

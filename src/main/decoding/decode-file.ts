@@ -195,8 +195,10 @@ async function decodeCompressed(
       );
       if (bytesRead === 0) throw mediaError(file, 'changed');
       at += bytesRead;
-      // A copy: the Ogg and FLAC parsers keep the bytes of a frame cut by the chunk's end.
-      await deliver(await decodeOrExplain(file, () => decoder.decode(chunk.slice(0, bytesRead))));
+      // A copy (a Buffer's slice would be a view of the reused chunk): the Ogg
+      // and FLAC parsers keep the bytes of a frame cut by the chunk's end.
+      const bytes = new Uint8Array(chunk.subarray(0, bytesRead));
+      await deliver(await decodeOrExplain(file, () => decoder.decode(bytes)));
     }
     await deliver(await decodeOrExplain(file, () => decoder.flush()));
     const tail = resampler ? (resampler as StreamingResampler).flush() : new Float32Array(0);
