@@ -161,6 +161,29 @@ describe('decodeFileTo16k on bad input', () => {
     expect(samples.length / 96_000).toBeLessThan(0.8);
   });
 
+  it('a WAV at a rate the resampler cannot take is refused with the rate', async () => {
+    const header = Buffer.alloc(48);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(40, 4);
+    header.write('WAVE', 8);
+    header.write('fmt ', 12);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(4_000_000, 24); // 4 MHz
+    header.writeUInt32LE(8_000_000, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(4, 40);
+    const file = path.join(dir, 'radio.wav');
+    fs.writeFileSync(file, header);
+    expect(await failure(file)).toMatchObject({
+      code: 'MEDIA_UNSUPPORTED',
+      message: `${file} uses a format Steno cannot decode yet (its sample rate is 4000000 Hz).`,
+    });
+  });
+
   it('a WAV of float samples with no data chunk holds no audio', async () => {
     const header = Buffer.alloc(44);
     header.write('RIFF', 0);

@@ -120,10 +120,7 @@ async function decodeWav(
   const dataBytes = Math.min(layout.dataBytes, available);
   if (dataBytes < format.blockAlign) throw mediaError(file, 'no-audio');
   const frames = new InterleavedToMono(format);
-  const resampler = new StreamingResampler({
-    inputRate: format.sampleRate,
-    outputRate: MODEL_SAMPLE_RATE,
-  });
+  const resampler = resamplerFor(file, format.sampleRate);
   const chunk = Buffer.alloc(CHUNK_BYTES - (CHUNK_BYTES % format.blockAlign));
   let samples = 0;
   for (let done = 0; done < dataBytes;) {
@@ -171,7 +168,7 @@ async function decodeCompressed(
       if (!resampler) {
         rate = decoded.sampleRate;
         channels = decoded.channelData.length;
-        resampler = new StreamingResampler({ inputRate: rate, outputRate: MODEL_SAMPLE_RATE });
+        resampler = resamplerFor(file, rate);
       } else if (decoded.sampleRate !== rate) {
         throw mediaError(
           file,
@@ -242,5 +239,14 @@ async function decodeOrExplain(
     if (e instanceof UnsupportedCodecError) throw mediaError(file, 'unsupported', e, e.message);
     if (e instanceof MatroskaFormatError) throw mediaError(file, 'corrupt', e, e.message);
     throw e;
+  }
+}
+
+/** The resampler from `rate` to 16 kHz; a rate it cannot take (above 1 MHz, say) is the file's problem. */
+function resamplerFor(file: string, rate: number): StreamingResampler {
+  try {
+    return new StreamingResampler({ inputRate: rate, outputRate: MODEL_SAMPLE_RATE });
+  } catch (e) {
+    throw mediaError(file, 'unsupported', e, `its sample rate is ${rate} Hz`);
   }
 }
