@@ -119,9 +119,19 @@ describe('TranscriptionFeed', () => {
     // A host that stops answering: finish fails 400 ms after its last progress.
     const stalled = new TranscriptionFeed(recording(30), supervisor);
     const t0 = performance.now();
-    await expect(stalled.finish(400)).rejects.toThrow('made no progress for 0 s');
+    await expect(stalled.finish(400)).rejects.toThrow('made no progress for 400 ms');
     expect(performance.now() - t0).toBeLessThan(2000);
     stalled.dispose();
+
+    // Stopped from outside while finishing (a cancelled job): finish ends at
+    // once instead of waiting out its timeout.
+    const cancelled = new TranscriptionFeed(recording(30), supervisor);
+    const finishing = cancelled.finish(60_000);
+    const t1 = performance.now();
+    await supervisor.stop({ now: true });
+    await expect(finishing).rejects.toThrow('stopped before it finished');
+    expect(performance.now() - t1).toBeLessThan(2000);
+    cancelled.dispose();
     await supervisor.stop();
     supervisor.dispose();
     for (const h of hosts) h.dispose();

@@ -119,10 +119,18 @@ export class TranscriptionFeed extends Disposable {
     this.lastProgressMs = performance.now();
     for (;;) {
       if (this.supervisor.error) throw this.supervisor.error;
+      if (this.supervisor.isStopped) {
+        // Ended from outside (a cancel): nothing will come any more.
+        throw new StenoError(
+          'HOST_FAILED',
+          'Transcription was stopped before it finished.',
+          'The audio is saved; transcribe it again.',
+        );
+      }
       if (performance.now() - this.lastProgressMs > timeoutMs) {
         throw new StenoError(
           'HOST_FAILED',
-          `Transcription made no progress for ${Math.round(timeoutMs / 1000)} s.`,
+          `Transcription made no progress for ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}.`,
           'The audio is saved; transcribe the recording again later.',
         );
       }

@@ -56,7 +56,6 @@ const PROGRESS_MS = 250;
 export class FileTranscription extends Disposable {
   private readonly progressEmitter = this._register(new Emitter<FileProgress>());
   readonly onDidProgress = this.progressEmitter.event;
-  private readonly failures: StenoError[] = [];
 
   constructor(private readonly opts: FileTranscriptionOptions) {
     super();
@@ -81,7 +80,9 @@ export class FileTranscription extends Disposable {
       ...(this.opts.speakers !== undefined ? { speakers: this.opts.speakers } : {}),
       ...(this.opts.launcher ? { launcher: this.opts.launcher } : {}),
     });
-    const failSub = live.onDidFail((e) => this.failures.push(e));
+    // The first problem the transcript met is the job's error.
+    let failure: StenoError | null = null;
+    const failSub = live.onDidFail((e) => (failure ??= e));
     const report = () =>
       this.progressEmitter.fire({
         decodedS: framesWritten / HOST_SAMPLE_RATE,
@@ -105,7 +106,6 @@ export class FileTranscription extends Disposable {
       signal?.throwIfAborted();
       // Hours of audio may wait for the host here: a cancel must not wait for it.
       const summary = await untilAborted(live.finish(), signal);
-      const failure = this.failures[0];
       if (failure) throw failure;
       report();
       return { ...summary, decoded, audioS: totalS };

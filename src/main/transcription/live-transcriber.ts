@@ -91,6 +91,8 @@ export class LiveTranscriber extends Disposable {
   /** Id (first sample) of the last final segment: a resend never repeats one. */
   private lastSegmentId = -1;
   private lastSpeaker = 0;
+  /** abort() was called: finish() ends without re-clustering. */
+  private aborted = false;
   /** Segments dropped as duplicates after a host restart (should stay 0). */
   duplicatesDropped = 0;
   /** Segments on disk in the transcript log. */
@@ -191,6 +193,12 @@ export class LiveTranscriber extends Disposable {
         : new StenoError('HOST_FAILED', String(e), 'Transcribe the recording again.');
     }
     await this.supervisor.stop();
+    // Aborted meanwhile (a cancelled job, a quit that could not wait): the
+    // transcript stays as written live, without the re-clustering, and the
+    // stop is not reported again as a failure (whoever aborted said why).
+    if (this.aborted) {
+      return { segmentCount: this.segmentsWritten, speakerCount: this.clusterer.speakerCount };
+    }
     const summary = await this.recluster();
     if (failure) this.failEmitter.fire(failure);
     return summary;
@@ -201,6 +209,7 @@ export class LiveTranscriber extends Disposable {
    * at once instead of asking it to exit (a cancel).
    */
   async abort(opts: { now?: boolean } = {}): Promise<void> {
+    this.aborted = true;
     await this.supervisor.stop(opts);
   }
 

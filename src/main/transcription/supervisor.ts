@@ -100,6 +100,11 @@ export class ModelHostSupervisor extends Disposable {
   }
 
   /** The host exited after being idle; `wake` starts a new one. */
+  /** stop() was called: no host runs again. */
+  get isStopped(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
   get isParked(): boolean {
     return this.state === 'parked';
   }
