@@ -141,3 +141,44 @@ describe('MatroskaAudioDemuxer with a reused read buffer', () => {
     expect(demuxer.track?.codecPrivate?.subarray(0, 8)).toEqual(Uint8Array.from(str('OpusHead')));
   });
 });
+
+describe('MatroskaAudioDemuxer and other tracks', () => {
+  it('skips a video block larger than MAX_LEAF_BYTES without buffering it', () => {
+    const header = el([0x1a, 0x45, 0xdf, 0xa3], []);
+    const tracks = el(
+      [0x16, 0x54, 0xae, 0x6b],
+      [
+        ...el([0xae], [...el([0xd7], [1]), ...el([0x83], [1])]),
+        ...el([0xae], [...el([0xd7], [2]), ...el([0x83], [2]), ...el([0x86], str('A_OPUS'))]),
+      ],
+    );
+    // A 65 MiB SimpleBlock of track 1: its size as an 8-byte vint.
+    const size = 65 * 1024 * 1024;
+    const videoHeader = [
+      0xa3,
+      0x01,
+      0,
+      0,
+      0,
+      (size >>> 24) & 0xff,
+      (size >> 16) & 0xff,
+      (size >> 8) & 0xff,
+      size & 0xff,
+    ];
+    const start = Uint8Array.from([
+      ...header,
+      ...[0x18, 0x53, 0x80, 0x67, 0xff],
+      ...tracks,
+      ...[0x1f, 0x43, 0xb6, 0x75, 0xff],
+      ...videoHeader,
+      0x81,
+    ]);
+    const demuxer = new MatroskaAudioDemuxer();
+    expect(demuxer.push(start)).toEqual([]);
+    const megabyte = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 65; i++)
+      expect(demuxer.push(i === 64 ? megabyte.subarray(1) : megabyte)).toEqual([]);
+    const audio = el([0xa3], [0x82, 0, 0, 0x80, 5, 6]);
+    expect(demuxer.push(Uint8Array.from(audio)).map((f) => Array.from(f.data))).toEqual([[5, 6]]);
+  });
+});

@@ -6,9 +6,10 @@
  * - Master elements that hold what is needed (Segment, Tracks, TrackEntry,
  *   Audio, Cluster, BlockGroup) are entered, whatever their size, so files
  *   of unknown size (a browser's MediaRecorder writes them) read the same.
- * - Leaves that are needed (track fields, blocks) are read whole; everything
- *   else (SeekHead, Cues, Tags, Attachments, video frames) is skipped by its
- *   size without being buffered.
+ * - Leaves that are needed (track fields, the audio track's blocks) are read
+ *   whole; everything else (SeekHead, Cues, Tags, Attachments, other tracks'
+ *   blocks such as video frames) is skipped by its size without being
+ *   buffered.
  * - Blocks without lacing and with fixed-size lacing are read (what browsers
  *   and ffmpeg write for audio); Xiph and EBML lacing are refused.
  *
@@ -133,6 +134,17 @@ export class MatroskaAudioDemuxer {
         at = bodyAt;
         this.skipping = header.size;
         continue;
+      }
+      if ((header.id === ID.simpleBlock || header.id === ID.block) && this.chosen) {
+        // Another track's block (video, a second audio track): skipped by
+        // its size as soon as its track number is known, never buffered.
+        const track = readVint(buf, bodyAt, false);
+        if (!track) break;
+        if (track.value !== this.chosen.number) {
+          at = bodyAt;
+          this.skipping = header.size;
+          continue;
+        }
       }
       if (header.size > MAX_LEAF_BYTES) {
         throw new MatroskaFormatError(`an element of ${header.size} bytes is too large for audio`);
