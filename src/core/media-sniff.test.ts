@@ -45,10 +45,12 @@ describe('sniffMedia', () => {
       container: 'mpeg',
       codec: 'mp3',
       tagBytes: 0,
+      channels: 2, // 0x64: channel mode 01, joint stereo
     });
+    expect(sniffMedia(bytes([0xff, 0xfb, 0x90, 0xc4], new Array(8).fill(0)))?.channels).toBe(1);
     // ID3v2.4, a tag of 20 bytes (syncsafe), then the frame.
     const id3 = bytes('ID3', [4, 0, 0, 0, 0, 0, 20], new Array(20).fill(0), frame, [0, 0, 0, 0]);
-    expect(sniffMedia(id3)).toEqual({ container: 'mpeg', codec: 'mp3', tagBytes: 30 });
+    expect(sniffMedia(id3)).toEqual({ container: 'mpeg', codec: 'mp3', tagBytes: 30, channels: 2 });
     // ADTS AAC: sync with layer 00.
     expect(sniffMedia(bytes([0xff, 0xf1, 0x50, 0x80], new Array(8).fill(0)))).toMatchObject({
       container: 'adts',

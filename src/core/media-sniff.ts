@@ -14,7 +14,7 @@
  *   0xFFF sync, layer 0           ADTS AAC
  *   1A 45 DF A3                   EBML: Matroska, or WebM by its DocType
  *   at 4: "ftyp"                  ISO base media (MP4, M4A, MOV by brand)
- *   at 4: "moov"/"mdat"/"wide"    QuickTime without ftyp (old MOV)
+ *   at 4: "moov"/"mdat"/"wide"/"free"  QuickTime without ftyp (old MOV)
  */
 
 export type Container =
@@ -26,6 +26,11 @@ export interface Sniffed {
   codec: string | null;
   /** Bytes of leading tags (ID3v2) before the audio. */
   tagBytes: number;
+  /**
+   * Channels, where the first bytes say it and a decoder would not: an MPEG
+   * frame header's channel mode (mpg123 always decodes to two channels).
+   */
+  channels?: number;
 }
 
 /**
@@ -87,7 +92,14 @@ function sniffAt(b: Uint8Array, at: number): Sniffed | null {
     }
     // Version 01 is reserved; a valid frame also has a bitrate index other than 15.
     if (layer !== 0 && version !== 1 && b[at + 2]! >> 4 !== 0x0f) {
-      return { container: 'mpeg', codec: ['', 'mp3', 'mp2', 'mp1'][layer]!, tagBytes: at };
+      // Channel mode in the top two bits of the fourth byte: 3 is mono.
+      const channels = b[at + 3]! >> 6 === 3 ? 1 : 2;
+      return {
+        container: 'mpeg',
+        codec: ['', 'mp3', 'mp2', 'mp1'][layer]!,
+        tagBytes: at,
+        channels,
+      };
     }
   }
   return null;

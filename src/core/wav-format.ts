@@ -165,12 +165,30 @@ function u32(v: number): Buffer {
   return b;
 }
 
-function unreadable(why: string): StenoError {
-  return new StenoError(
-    'WAV_UNREADABLE',
-    `This is not a WAV file Steno can read: ${why}.`,
-    'Convert the file to 16-bit PCM WAV, or, for a recording, let Steno repair it on the next start.',
-  );
+/**
+ * A WAV header Steno cannot use: `why` alone says what is wrong (for callers
+ * that word their own message), `unsupported` that the file is a valid WAV of
+ * a kind Steno does not read (another sample format), not a damaged one.
+ */
+export class WavHeaderError extends StenoError {
+  constructor(
+    readonly why: string,
+    readonly unsupported = false,
+  ) {
+    super(
+      'WAV_UNREADABLE',
+      `This is not a WAV file Steno can read: ${why}.`,
+      'Convert the file to 16-bit PCM WAV, or, for a recording, let Steno repair it on the next start.',
+    );
+  }
+}
+
+function unreadable(why: string): WavHeaderError {
+  return new WavHeaderError(why);
+}
+
+function unsupported(why: string): WavHeaderError {
+  return new WavHeaderError(why, true);
 }
 
 /** How a WAV file's samples are stored, as its fmt chunk says. */
@@ -274,10 +292,10 @@ function readFmt(view: DataView, at: number, size: number): WavSampleFormat {
     tag = view.getUint16(at + 24, true);
   }
   if (tag !== WAVE_FORMAT_PCM && tag !== WAVE_FORMAT_IEEE_FLOAT)
-    throw unreadable(`its sample format is 0x${tag.toString(16)}, neither PCM nor float`);
+    throw unsupported(`its sample format is 0x${tag.toString(16)}, neither PCM nor float`);
   const encoding = tag === WAVE_FORMAT_PCM ? 'pcm' : 'float';
   if (!(SUPPORTED_BITS[encoding] as readonly number[]).includes(bits))
-    throw unreadable(`it has ${bits}-bit ${encoding === 'pcm' ? 'integer' : 'float'} samples`);
+    throw unsupported(`it has ${bits}-bit ${encoding === 'pcm' ? 'integer' : 'float'} samples`);
   if (channels < 1 || sampleRate < 1)
     throw unreadable(`it claims ${channels} channels at ${sampleRate} Hz`);
   // The frame size follows from the container bits (24 valid bits in a

@@ -21,6 +21,7 @@ export interface MediaFixtureSpec {
   /** The file's name in the cache, its extension included. */
   name: string;
   container: Container;
+  /** The codec as decodeFileTo16k names it. */
   codec: string;
   channels: number;
   sampleRate: number;
@@ -34,14 +35,14 @@ export interface MediaFixtureSpec {
 
 /** One fixture per format and variant the file decoder must read. */
 export const MEDIA_FIXTURES: readonly MediaFixtureSpec[] = [
-  spec('pcm-u8.wav', 'wav', 'pcm', 1, 22_050, ['-c:a', 'pcm_u8']),
-  spec('pcm-s16-stereo.wav', 'wav', 'pcm', 2, 44_100, ['-c:a', 'pcm_s16le']),
+  spec('pcm-u8.wav', 'wav', 'pcm8', 1, 22_050, ['-c:a', 'pcm_u8']),
+  spec('pcm-s16-stereo.wav', 'wav', 'pcm16', 2, 44_100, ['-c:a', 'pcm_s16le']),
   // More than two channels: ffmpeg writes WAVE_FORMAT_EXTENSIBLE.
-  spec('pcm-s24-6ch.wav', 'wav', 'pcm', 6, 48_000, ['-c:a', 'pcm_s24le']),
-  spec('pcm-s32.wav', 'wav', 'pcm', 1, 32_000, ['-c:a', 'pcm_s32le']),
-  spec('float32-stereo.wav', 'wav', 'pcm', 2, 48_000, ['-c:a', 'pcm_f32le']),
-  spec('float64.wav', 'wav', 'pcm', 1, 8_000, ['-c:a', 'pcm_f64le']),
-  spec('rf64.wav', 'wav', 'pcm', 1, 16_000, ['-c:a', 'pcm_s16le', '-rf64', 'always']),
+  spec('pcm-s24-6ch.wav', 'wav', 'pcm24', 6, 48_000, ['-c:a', 'pcm_s24le']),
+  spec('pcm-s32.wav', 'wav', 'pcm32', 1, 32_000, ['-c:a', 'pcm_s32le']),
+  spec('float32-stereo.wav', 'wav', 'float32', 2, 48_000, ['-c:a', 'pcm_f32le']),
+  spec('float64.wav', 'wav', 'float64', 1, 8_000, ['-c:a', 'pcm_f64le']),
+  spec('rf64.wav', 'wav', 'pcm16', 1, 16_000, ['-c:a', 'pcm_s16le', '-rf64', 'always']),
   // With an ID3v2 tag in front, as most MP3s have.
   spec('stereo.mp3', 'mpeg', 'mp3', 2, 44_100, [
     '-c:a',

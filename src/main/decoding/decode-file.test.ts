@@ -10,7 +10,7 @@ import {
   UNSUPPORTED_MEDIA_FIXTURES,
 } from '../../testing/media-fixtures';
 import { makeTempDir, removeTempDir } from '../../testing/tmp';
-import { CHUNK_BYTES, decodeFileTo16k } from './decode-file';
+import { CHUNK_BYTES, decodeFileTo16k, type DecodeResult } from './decode-file';
 
 /** Pearson correlation of the two signals over their common length, at lag 0. */
 function correlation(a: Float32Array, b: Float32Array): number {
@@ -36,9 +36,11 @@ function correlation(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-async function decodeAll(file: string): Promise<{ samples: Float32Array; chunks: number }> {
+async function decodeAll(
+  file: string,
+): Promise<{ samples: Float32Array; chunks: number; result: DecodeResult }> {
   const parts: Float32Array[] = [];
-  await decodeFileTo16k(file, (s) => {
+  const result = await decodeFileTo16k(file, (s) => {
     parts.push(s.slice());
   });
   const total = parts.reduce((n, p) => n + p.length, 0);
@@ -48,7 +50,7 @@ async function decodeAll(file: string): Promise<{ samples: Float32Array; chunks:
     samples.set(p, at);
     at += p.length;
   }
-  return { samples, chunks: parts.length };
+  return { samples, chunks: parts.length, result };
 }
 
 describe('decodeFileTo16k against ffmpeg', () => {
@@ -62,7 +64,15 @@ describe('decodeFileTo16k against ffmpeg', () => {
       // More than two channels: the fmt chunk is WAVE_FORMAT_EXTENSIBLE.
       if (fixture.name === 'pcm-s24-6ch.wav') expect(head.readUInt16LE(20)).toBe(0xfffe);
       const reference = ffmpegDecode16k(file, fixture.referenceDecoder);
-      const { samples } = await decodeAll(file);
+      const { samples, result } = await decodeAll(file);
+      expect(result).toMatchObject({
+        container: fixture.container,
+        codec: fixture.codec,
+        channels: fixture.channels,
+        sampleRate: fixture.sampleRate,
+        samples: samples.length,
+        damagedFrames: 0,
+      });
       const r = correlation(samples, reference);
       console.log(
         `${fixture.name}: ${samples.length} samples against ffmpeg's ${reference.length}, correlation ${r.toFixed(5)}`,
@@ -72,6 +82,25 @@ describe('decodeFileTo16k against ffmpeg', () => {
     },
   );
 });
+
+/** A 44-byte mono 16 kHz WAV header with the given format tag and sample size. */
+function wavHeader(o: { tag: number; bits: number; dataBytes: number }): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + o.dataBytes, 4);
+  h.write('WAVE', 8);
+  h.write('fmt ', 12);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(o.tag, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(16_000, 24);
+  h.writeUInt32LE((16_000 * o.bits) / 8, 28);
+  h.writeUInt16LE(o.bits / 8, 32);
+  h.writeUInt16LE(o.bits, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(o.dataBytes, 40);
+  return h;
+}
 
 describe('decodeFileTo16k on bad input', () => {
   let dir: string;
@@ -184,7 +213,24 @@ describe('decodeFileTo16k on bad input', () => {
     });
   });
 
-  it('a WAV of float samples with no data chunk holds no audio', async () => {
+  it('a WAV of another sample format is unsupported, not damaged; a data size of 0 is read to the end', async () => {
+    const mulaw = wavHeader({ tag: 7, bits: 8, dataBytes: 16_000 });
+    const phone = path.join(dir, 'voicemail.wav');
+    fs.writeFileSync(phone, Buffer.concat([mulaw, Buffer.alloc(16_000, 0xff)]));
+    expect(await failure(phone)).toMatchObject({
+      code: 'MEDIA_UNSUPPORTED',
+      message: `${phone} uses a format Steno cannot decode yet (its sample format is 0x7, neither PCM nor float).`,
+    });
+    // A writer killed before it fixed its sizes: 1 s of 16-bit audio after a header claiming none.
+    const killed = path.join(dir, 'killed.wav');
+    const tone = Buffer.alloc(32_000);
+    for (let i = 0; i < 16_000; i++) tone.writeInt16LE(Math.round(8000 * Math.sin(i / 5)), i * 2);
+    fs.writeFileSync(killed, Buffer.concat([wavHeader({ tag: 1, bits: 16, dataBytes: 0 }), tone]));
+    const { samples } = await decodeAll(killed);
+    expect(samples.length).toBe(16_000);
+  });
+
+  it('a WAV whose data chunk is empty holds no audio', async () => {
     const header = Buffer.alloc(44);
     header.write('RIFF', 0);
     header.writeUInt32LE(36, 4);

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { sniffMedia, SNIFF_BYTES, type Sniffed } from '../../core/media-sniff';
 import { InterleavedToMono, downmixPlanar } from '../../core/pcm-decode';
 import { MODEL_SAMPLE_RATE, StreamingResampler } from '../../core/resample';
-import { parseWavLayout } from '../../core/wav-format';
+import { parseWavLayout, WavHeaderError } from '../../core/wav-format';
 import {
   codecDecoderFor,
   UnsupportedCodecError,
@@ -111,17 +111,24 @@ async function decodeWav(
   try {
     layout = parseWavLayout(head);
   } catch (e) {
-    throw mediaError(file, 'corrupt', e);
+    if (e instanceof WavHeaderError) {
+      throw mediaError(file, e.unsupported ? 'unsupported' : 'corrupt', e, e.why);
+    }
+    throw e;
   }
   const { format } = layout;
   const available = Math.max(0, handle.size - layout.dataOffset);
-  // A header that claims more than the file holds (a cut-off copy, or a
-  // writer that never went back to fix the sizes) is read up to the end.
-  const dataBytes = Math.min(layout.dataBytes, available);
+  // A header that claims more than the file holds (a cut-off copy) is read
+  // up to the end; so is one that claims nothing while audio follows (a
+  // writer killed before it went back to fix the sizes).
+  const dataBytes = layout.dataBytes === 0 ? available : Math.min(layout.dataBytes, available);
   if (dataBytes < format.blockAlign) throw mediaError(file, 'no-audio');
   const frames = new InterleavedToMono(format);
   const resampler = resamplerFor(file, format.sampleRate);
-  const chunk = Buffer.alloc(CHUNK_BYTES - (CHUNK_BYTES % format.blockAlign));
+  // Whole frames only; at least one (a header claiming thousands of channels).
+  const chunk = Buffer.alloc(
+    Math.max(format.blockAlign, CHUNK_BYTES - (CHUNK_BYTES % format.blockAlign)),
+  );
   let samples = 0;
   for (let done = 0; done < dataBytes;) {
     opts.signal?.throwIfAborted();
@@ -167,7 +174,7 @@ async function decodeCompressed(
       if (decoded.samplesDecoded === 0) return;
       if (!resampler) {
         rate = decoded.sampleRate;
-        channels = decoded.channelData.length;
+        channels = sniffed.channels ?? decoded.channelData.length;
         resampler = resamplerFor(file, rate);
       } else if (decoded.sampleRate !== rate) {
         throw mediaError(
@@ -206,7 +213,7 @@ async function decodeCompressed(
         damagedFrames > 0 ? 'corrupt' : 'no-audio',
         undefined,
         damagedFrames > 0
-          ? `${damagedFrames} ${sniffed.codec ?? ''} frames could not be decoded`
+          ? `${damagedFrames} ${decoder.codec} frames could not be decoded`
           : undefined,
       );
     }
