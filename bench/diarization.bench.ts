@@ -323,15 +323,23 @@ async function turnSeparation(
   }
 }
 
-/** Seconds in which two reference turns overlap, as intervals. */
+/**
+ * The stretches in which at least two different reference speakers talk, as
+ * disjoint intervals (a three-way overlap counts once; one speaker's own
+ * overlapping turns do not count).
+ */
 function overlapIntervals(reference: readonly Turn[]): [number, number][] {
-  const out: [number, number][] = []; // at most one per pair of turns
-  for (let i = 0; i < reference.length; i++) {
-    for (let j = i + 1; j < reference.length; j++) {
-      const start = Math.max(reference[i]!.start, reference[j]!.start);
-      const end = Math.min(reference[i]!.end, reference[j]!.end);
-      if (end > start) out.push([start, end]);
-    }
+  const edges = [...new Set(reference.flatMap((t) => [t.start, t.end]))].sort((a, b) => a - b);
+  const out: [number, number][] = []; // at most one per pair of edges
+  for (let i = 0; i + 1 < edges.length; i++) {
+    const [start, end] = [edges[i]!, edges[i + 1]!];
+    const speakers = new Set(
+      reference.filter((t) => t.start <= start && t.end >= end).map((t) => t.speaker),
+    );
+    if (speakers.size < 2) continue;
+    const last = out.at(-1);
+    if (last && last[1] === start) last[1] = end;
+    else out.push([start, end]);
   }
   return out;
 }

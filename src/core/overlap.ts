@@ -51,8 +51,9 @@ export interface OverlapFit {
 /**
  * The best explanation of `window` by one centroid and by a non-negative mix
  * of two. The centroids are L2-normalised (the clustering's convention);
- * `centroids` must not be empty. Cost: k + k(k-1)/2 dot products
- * of cached centroid cosines, k at most the speakers of a meeting.
+ * `centroids` must not be empty. Cost: k + 1 dot products (the pair
+ * cosines come from `centroidCosines`, computed once per set of centroids),
+ * k being the speakers found.
  */
 export function fitTwoVoices(
   window: ArrayLike<number>,

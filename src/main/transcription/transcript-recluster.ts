@@ -211,7 +211,8 @@ export async function reclusterTranscript(
     }
   }
 
-  // Changed segments by log position, in reading order (4 bytes a segment at most).
+  // Changed and relabelled segments by log position, in reading order (at most
+  // one entry of each a segment).
   const changed: number[] = [];
   const relabelled: number[] = [];
   const speakers = new Set<number>(); // at most one entry per segment

@@ -479,7 +479,7 @@ export async function readSegmentRecords(folder: string): Promise<SegmentRecord[
   return records.sort((a, b) => a.id - b.id);
 }
 
-/** How many segments the transcript of `folder` has (one pass, 12 bytes a segment). */
+/** How many segments the transcript of `folder` has (one pass, 13 bytes a segment). */
 export async function countSegments(folder: string): Promise<number> {
   return (await indexTranscriptLog(folder)).index.count;
 }
@@ -497,7 +497,7 @@ export interface TranscriptPage {
  * One page of a transcript without loading it: a first pass indexes every
  * segment with its final speaker (labels may come after the segments they
  * change), a second reads only the page's segments. Memory: the page, the
- * index (12 bytes a segment) and 5 bytes a segment to find the page.
+ * index (13 bytes a segment) and 5 bytes a segment to find the page.
  */
 export async function readTranscriptPage(
   folder: string,
