@@ -72,14 +72,22 @@ export class FileTranscription extends Disposable {
     });
     let framesWritten = 0;
     let totalS: number | null = null;
-    const live = new LiveTranscriber({
-      folder,
-      source: { audioPath, sampleRate: HOST_SAMPLE_RATE, writtenFrames: () => framesWritten },
-      models: this.opts.models,
-      options: this.opts.options,
-      ...(this.opts.speakers !== undefined ? { speakers: this.opts.speakers } : {}),
-      ...(this.opts.launcher ? { launcher: this.opts.launcher } : {}),
-    });
+    let live: LiveTranscriber;
+    try {
+      live = new LiveTranscriber({
+        folder,
+        source: { audioPath, sampleRate: HOST_SAMPLE_RATE, writtenFrames: () => framesWritten },
+        models: this.opts.models,
+        options: this.opts.options,
+        ...(this.opts.speakers !== undefined ? { speakers: this.opts.speakers } : {}),
+        ...(this.opts.launcher ? { launcher: this.opts.launcher } : {}),
+      });
+    } catch (e) {
+      // The transcript log could not be opened: the audio file goes with it.
+      await writer.close().catch(() => {});
+      writer.dispose();
+      throw e;
+    }
     // The first problem the transcript met is the job's error.
     let failure: StenoError | null = null;
     const failSub = live.onDidFail((e) => (failure ??= e));
