@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   PeakMeter,
   asInt16,
+  concatFloat32,
   downmixInt16ToMono,
   float32ToInt16,
   int16ToFloat32,
@@ -34,6 +35,16 @@ describe('pcm', () => {
     ]);
     const all = Int16Array.from({ length: 65536 }, (_, i) => i - 32768);
     expect(float32ToInt16(int16ToFloat32(all))).toEqual(all);
+  });
+
+  it('joins float chunks in order, empty ones included', () => {
+    const joined = concatFloat32([
+      Float32Array.from([1, 2]),
+      new Float32Array(0),
+      Float32Array.from([3]),
+    ]);
+    expect([...joined]).toEqual([1, 2, 3]);
+    expect(concatFloat32([])).toHaveLength(0);
   });
 
   it('views odd-offset bytes safely', () => {

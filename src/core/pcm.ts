@@ -41,6 +41,19 @@ export function float32ToInt16(
   return dst;
 }
 
+/** The samples of `parts`, one after another, in one new array. */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** A view of a byte buffer as int16 samples (copies only when misaligned). */
 export function asInt16(bytes: Uint8Array): Int16Array {
   if (bytes.byteOffset % 2 === 0) {

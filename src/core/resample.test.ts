@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resample, StreamingResampler } from './resample';
 import { mulberry32 } from './prng';
+import { concatFloat32 } from './pcm';
 
 const random = mulberry32;
 
@@ -36,14 +37,7 @@ function resampleChunked(
     pos += n;
   }
   parts.push(r.flush().slice());
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const all = new Float32Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
+  return concatFloat32(parts);
 }
 
 describe('StreamingResampler', () => {

@@ -21,6 +21,7 @@ import {
   type MatroskaAudioTrack,
 } from '../../core/matroska-demux';
 import type { Sniffed } from '../../core/media-sniff';
+import { concatFloat32 } from '../../core/pcm';
 
 export interface DecodedChunk {
   channelData: Float32Array[];
@@ -158,15 +159,9 @@ class MatroskaOpusDecoder implements CodecDecoder {
       total += keep;
     }
     const channels = parts[0]?.length ?? 0;
-    const channelData = Array.from({ length: channels }, (_, c) => {
-      const joined = new Float32Array(total);
-      let at = 0;
-      for (const p of parts) {
-        joined.set(p[c]!, at);
-        at += p[c]!.length;
-      }
-      return joined;
-    });
+    const channelData = Array.from({ length: channels }, (_, c) =>
+      concatFloat32(parts.map((p) => p[c]!)),
+    );
     return { channelData, samplesDecoded: total, sampleRate: OPUS_RATE, errors };
   }
 
