@@ -58,44 +58,13 @@ export const MEDIA_FIXTURES: readonly MediaFixtureSpec[] = [
   spec('stereo.flac', 'flac', 'flac', 2, 44_100, ['-c:a', 'flac']),
   spec('24bit-96k.flac', 'flac', 'flac', 1, 96_000, ['-c:a', 'flac', '-sample_fmt', 's32']),
   spec('stereo.ogg', 'ogg', 'vorbis', 2, 44_100, ['-c:a', 'libvorbis', '-q:a', '3']),
-  // Opus is referenced against libopus: ffmpeg's own Opus decoder and
-  // libopus differ on these files (their decodes correlate 0.9654 with each
-  // other on voice.opus).
-  {
-    ...spec('voice.opus', 'ogg', 'opus', 1, 48_000, ['-c:a', 'libopus', '-b:a', '32k']),
-    referenceDecoder: 'libopus',
-  },
-  {
-    ...spec('browser.webm', 'webm', 'opus', 2, 48_000, ['-c:a', 'libopus', '-b:a', '48k']),
-    referenceDecoder: 'libopus',
-  },
+  opus('voice.opus', 'ogg', 1, ['-b:a', '32k']),
+  opus('browser.webm', 'webm', 2, ['-b:a', '48k']),
   // As a live stream is written: the Segment's size unknown (all ones).
+  opus('live.webm', 'webm', 1, ['-f', 'webm', '-live', '1']),
+  opus('audio.mka', 'matroska', 1, ['-b:a', '32k']),
   {
-    ...spec('live.webm', 'webm', 'opus', 1, 48_000, [
-      '-c:a',
-      'libopus',
-      '-f',
-      'webm',
-      '-live',
-      '1',
-    ]),
-    referenceDecoder: 'libopus',
-  },
-  {
-    ...spec('audio.mka', 'matroska', 'opus', 1, 48_000, ['-c:a', 'libopus', '-b:a', '32k']),
-    referenceDecoder: 'libopus',
-  },
-  {
-    ...spec('screen.mkv', 'matroska', 'opus', 2, 48_000, [
-      '-c:a',
-      'libopus',
-      '-c:v',
-      'libx264',
-      '-pix_fmt',
-      'yuv420p',
-      '-shortest',
-    ]),
-    referenceDecoder: 'libopus',
+    ...opus('screen.mkv', 'matroska', 2, ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-shortest']),
     withVideo: true,
   },
 ];
@@ -114,6 +83,23 @@ function spec(
   ffmpeg: readonly string[],
 ): MediaFixtureSpec {
   return { name, container, codec, channels, sampleRate, ffmpeg };
+}
+
+/**
+ * An Opus fixture at 48 kHz, referenced against libopus: ffmpeg's own Opus
+ * decoder and libopus differ on these files (their decodes correlate 0.9654
+ * with each other on voice.opus).
+ */
+function opus(
+  name: string,
+  container: Container,
+  channels: number,
+  ffmpeg: readonly string[],
+): MediaFixtureSpec {
+  return {
+    ...spec(name, container, 'opus', channels, 48_000, ['-c:a', 'libopus', ...ffmpeg]),
+    referenceDecoder: 'libopus',
+  };
 }
 
 /** ffmpeg is needed: fail with what to install, never skip. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStenoError } from '../../core/errors';
+import { concatFloat32 } from '../../core/pcm';
 import { sniffMedia } from '../../core/media-sniff';
 import {
   ensureMediaFixture,
@@ -43,14 +44,7 @@ async function decodeAll(
   const result = await decodeFileTo16k(file, (s) => {
     parts.push(s.slice());
   });
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const samples = new Float32Array(total);
-  let at = 0;
-  for (const p of parts) {
-    samples.set(p, at);
-    at += p.length;
-  }
-  return { samples, chunks: parts.length, result };
+  return { samples: concatFloat32(parts), chunks: parts.length, result };
 }
 
 describe('decodeFileTo16k against ffmpeg', () => {
@@ -83,8 +77,9 @@ describe('decodeFileTo16k against ffmpeg', () => {
   );
 });
 
-/** A 44-byte mono 16 kHz WAV header with the given format tag and sample size. */
-function wavHeader(o: { tag: number; bits: number; dataBytes: number }): Buffer {
+/** A 44-byte mono WAV header (16 kHz unless given) with the given format tag and sample size. */
+function wavHeader(o: { tag: number; bits: number; dataBytes: number; rate?: number }): Buffer {
+  const rate = o.rate ?? 16_000;
   const h = Buffer.alloc(44);
   h.write('RIFF', 0);
   h.writeUInt32LE(36 + o.dataBytes, 4);
@@ -93,8 +88,8 @@ function wavHeader(o: { tag: number; bits: number; dataBytes: number }): Buffer 
   h.writeUInt32LE(16, 16);
   h.writeUInt16LE(o.tag, 20);
   h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16_000, 24);
-  h.writeUInt32LE((16_000 * o.bits) / 8, 28);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE((rate * o.bits) / 8, 28);
   h.writeUInt16LE(o.bits / 8, 32);
   h.writeUInt16LE(o.bits, 34);
   h.write('data', 36);
@@ -191,20 +186,10 @@ describe('decodeFileTo16k on bad input', () => {
   });
 
   it('a WAV at a rate the resampler cannot take is refused with the rate', async () => {
-    const header = Buffer.alloc(48);
-    header.write('RIFF', 0);
-    header.writeUInt32LE(40, 4);
-    header.write('WAVE', 8);
-    header.write('fmt ', 12);
-    header.writeUInt32LE(16, 16);
-    header.writeUInt16LE(1, 20);
-    header.writeUInt16LE(1, 22);
-    header.writeUInt32LE(4_000_000, 24); // 4 MHz
-    header.writeUInt32LE(8_000_000, 28);
-    header.writeUInt16LE(2, 32);
-    header.writeUInt16LE(16, 34);
-    header.write('data', 36);
-    header.writeUInt32LE(4, 40);
+    const header = Buffer.concat([
+      wavHeader({ tag: 1, bits: 16, dataBytes: 4, rate: 4_000_000 }), // 4 MHz
+      Buffer.alloc(4),
+    ]);
     const file = path.join(dir, 'radio.wav');
     fs.writeFileSync(file, header);
     expect(await failure(file)).toMatchObject({
@@ -231,20 +216,7 @@ describe('decodeFileTo16k on bad input', () => {
   });
 
   it('a WAV whose data chunk is empty holds no audio', async () => {
-    const header = Buffer.alloc(44);
-    header.write('RIFF', 0);
-    header.writeUInt32LE(36, 4);
-    header.write('WAVE', 8);
-    header.write('fmt ', 12);
-    header.writeUInt32LE(16, 16);
-    header.writeUInt16LE(3, 20); // IEEE float
-    header.writeUInt16LE(1, 22);
-    header.writeUInt32LE(16_000, 24);
-    header.writeUInt32LE(64_000, 28);
-    header.writeUInt16LE(4, 32);
-    header.writeUInt16LE(32, 34);
-    header.write('data', 36);
-    header.writeUInt32LE(0, 40);
+    const header = wavHeader({ tag: 3, bits: 32, dataBytes: 0 }); // IEEE float
     const file = path.join(dir, 'silent-header.wav');
     fs.writeFileSync(file, header);
     expect(await failure(file)).toMatchObject({
