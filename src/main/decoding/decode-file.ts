@@ -124,32 +124,27 @@ async function decodeWav(
   const dataBytes = layout.dataBytes === 0 ? available : Math.min(layout.dataBytes, available);
   if (dataBytes < format.blockAlign) throw mediaError(file, 'no-audio');
   const frames = new InterleavedToMono(format);
-  const resampler = resamplerFor(file, format.sampleRate);
+  const out = new ModelRateOutput(file, format.sampleRate, sink);
   // Whole frames only; at least one (a header claiming thousands of channels).
   const chunk = Buffer.alloc(
     Math.max(format.blockAlign, CHUNK_BYTES - (CHUNK_BYTES % format.blockAlign)),
   );
-  let samples = 0;
   for (let done = 0; done < dataBytes;) {
     opts.signal?.throwIfAborted();
     const want = Math.min(chunk.length, dataBytes - done);
     const { bytesRead } = await handle.fd.read(chunk, 0, want, layout.dataOffset + done);
     if (bytesRead === 0) throw mediaError(file, 'changed');
     done += bytesRead;
-    const out = resampler.push(frames.push(chunk.subarray(0, bytesRead)));
-    samples += out.length;
-    if (out.length > 0) await sink(out);
+    await out.push(frames.push(chunk.subarray(0, bytesRead)));
   }
-  const tail = resampler.flush();
-  samples += tail.length;
-  if (tail.length > 0) await sink(tail);
+  await out.deliver(out.takeTail());
   return {
     container: 'wav',
     codec:
       format.encoding === 'float' ? `float${format.bitsPerSample}` : `pcm${format.bitsPerSample}`,
     sampleRate: format.sampleRate,
     channels: format.channels,
-    samples,
+    samples: out.samples,
     damagedFrames: 0,
   };
 }
@@ -164,18 +159,18 @@ async function decodeCompressed(
   const decoder: CodecDecoder | null = await codecDecoderFor(sniffed);
   if (!decoder) throw mediaError(file, 'unsupported', undefined, formatName(sniffed));
   try {
-    let resampler: StreamingResampler | null = null;
+    // Made at the first decoded audio, which tells the rate.
+    let out: ModelRateOutput | null = null;
     let rate = 0;
     let channels = 0;
-    let samples = 0;
     let damagedFrames = 0;
     const deliver = async (decoded: DecodedChunk) => {
       damagedFrames += decoded.errors;
       if (decoded.samplesDecoded === 0) return;
-      if (!resampler) {
+      if (!out) {
         rate = decoded.sampleRate;
         channels = sniffed.channels ?? decoded.channelData.length;
-        resampler = resamplerFor(file, rate);
+        out = new ModelRateOutput(file, rate, sink);
       } else if (decoded.sampleRate !== rate) {
         throw mediaError(
           file,
@@ -184,9 +179,7 @@ async function decodeCompressed(
           `the sample rate changes from ${rate} to ${decoded.sampleRate} Hz mid-stream`,
         );
       }
-      const out = resampler.push(downmixPlanar(decoded.channelData, decoded.samplesDecoded));
-      samples += out.length;
-      if (out.length > 0) await sink(out);
+      await out.push(downmixPlanar(decoded.channelData, decoded.samplesDecoded));
     };
     const chunk = Buffer.alloc(CHUNK_BYTES);
     for (let at = sniffed.tagBytes; at < handle.size;) {
@@ -205,8 +198,10 @@ async function decodeCompressed(
       await deliver(await decodeOrExplain(file, () => decoder.decode(bytes)));
     }
     await deliver(await decodeOrExplain(file, () => decoder.flush()));
-    const tail = resampler ? (resampler as StreamingResampler).flush() : new Float32Array(0);
-    samples += tail.length;
+    // (A cast: TypeScript does not see the assignment inside `deliver`.)
+    const output = out as ModelRateOutput | null;
+    const tail = output?.takeTail() ?? new Float32Array(0);
+    const samples = output?.samples ?? 0;
     if (samples < MIN_AUDIO_SAMPLES) {
       throw mediaError(
         file,
@@ -217,7 +212,7 @@ async function decodeCompressed(
           : undefined,
       );
     }
-    if (tail.length > 0) await sink(tail);
+    await output?.deliver(tail);
     return {
       container: sniffed.container,
       codec: decoder.codec,
@@ -249,11 +244,43 @@ async function decodeOrExplain(
   }
 }
 
-/** The resampler from `rate` to 16 kHz; a rate it cannot take (above 1 MHz, say) is the file's problem. */
-function resamplerFor(file: string, rate: number): StreamingResampler {
-  try {
-    return new StreamingResampler({ inputRate: rate, outputRate: MODEL_SAMPLE_RATE });
-  } catch (e) {
-    throw mediaError(file, 'unsupported', e, `its sample rate is ${rate} Hz`);
+/**
+ * Mono audio at the source's rate to the sink at 16 kHz, counting what it
+ * hands on. A rate the resampler cannot take (above 1 MHz, say) is the
+ * file's problem.
+ */
+class ModelRateOutput {
+  private readonly resampler: StreamingResampler;
+  /** 16 kHz samples produced, the tail taken included. */
+  samples = 0;
+
+  constructor(
+    file: string,
+    rate: number,
+    private readonly sink: SampleSink,
+  ) {
+    try {
+      this.resampler = new StreamingResampler({ inputRate: rate, outputRate: MODEL_SAMPLE_RATE });
+    } catch (e) {
+      throw mediaError(file, 'unsupported', e, `its sample rate is ${rate} Hz`);
+    }
+  }
+
+  async push(mono: Float32Array): Promise<void> {
+    const out = this.resampler.push(mono);
+    this.samples += out.length;
+    await this.deliver(out);
+  }
+
+  /** The resampler's last samples at the end of the stream, counted; deliver them after any check. */
+  takeTail(): Float32Array {
+    const tail = this.resampler.flush();
+    this.samples += tail.length;
+    return tail;
+  }
+
+  async deliver(samples: Float32Array): Promise<void> {
+    if (samples.length === 0) return;
+    await this.sink(samples);
   }
 }
