@@ -10,7 +10,8 @@ export type MediaProblem =
   | 'unsupported'
   | 'corrupt'
   | 'no-audio'
-  | 'changed';
+  | 'changed'
+  | 'replaced';
 
 const FORMATS = 'WAV, MP3, FLAC, Ogg Vorbis, and Opus in Ogg, WebM or Matroska (MKV)';
 
@@ -59,6 +60,11 @@ const PROBLEMS: Record<MediaProblem, { code: StenoErrorCode; what: string; actio
     code: 'MEDIA_CORRUPT',
     what: 'changed or got shorter while Steno was reading it',
     action: 'Wait until the program writing it has finished, then add it again.',
+  },
+  replaced: {
+    code: 'MEDIA_CORRUPT',
+    what: 'was changed or replaced after it was added',
+    action: 'Add it again to transcribe the file as it is now.',
   },
 };
 

@@ -53,8 +53,15 @@ export class TranscriptionFeed extends Disposable {
   constructor(
     private readonly source: FeedSource,
     private readonly supervisor: ModelHostSupervisor,
+    /**
+     * 16 kHz sample to start from: a transcription resumed after a crash or a
+     * pause starts at its last commit point, as a restarted host does.
+     */
+    startSample = 0,
   ) {
     super();
+    this.committed = startSample;
+    this.ackedEnd = startSample;
     this.resampler = new StreamingResampler({
       inputRate: source.sampleRate,
       outputRate: HOST_SAMPLE_RATE,

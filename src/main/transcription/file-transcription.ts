@@ -9,6 +9,7 @@
  *
  * Disk: 32 KB a second of audio (115 MB an hour), written as it is decoded.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { Emitter } from '../../core/event';
 import type { StenoError } from '../../core/errors';
@@ -17,11 +18,13 @@ import { float32ToInt16 } from '../../core/pcm';
 import { HOST_SAMPLE_RATE, type HostModelPaths, type HostOptions } from '../../core/host-protocol';
 import type { SpeakerCount } from '../../core/transcript';
 import { decodeFileTo16k, type DecodeResult } from '../decoding/decode-file';
+import { mediaError } from '../decoding/media-errors';
 import { AUDIO_FILE } from '../recording/recordings-store';
 import { WavAppendWriter } from '../recording/wav-writer';
 import type { HostLauncher } from './host-process';
 import { LiveTranscriber } from './live-transcriber';
 import type { TranscriptSummary } from './transcript-recluster';
+import { prepareLogForResume, type ResumePoint } from './transcript-store';
 
 export interface FileTranscriptionOptions {
   /** The file to transcribe. */
@@ -34,6 +37,20 @@ export interface FileTranscriptionOptions {
   launcher?: HostLauncher;
   /** Cancels the job: decoding stops and the host is ended. */
   signal?: AbortSignal;
+  /**
+   * Continue a transcription stopped earlier (a crash, a pause) in `folder`:
+   * the transcript goes on from its last commit record, and the file is
+   * decoded again from its start (decoding is exact and many times faster
+   * than transcribing) into a new audio.wav, which the host follows from
+   * the commit point.
+   */
+  resume?: boolean;
+  /**
+   * The source as it was when the job was added: a file replaced or changed
+   * since (or during decoding) is refused instead of being transcribed into
+   * the old one's transcript.
+   */
+  expect?: { size: number; mtimeMs: number };
 }
 
 export interface FileProgress {
@@ -65,6 +82,12 @@ export class FileTranscription extends Disposable {
   async run(): Promise<FileTranscriptionResult> {
     const { folder, signal } = this.opts;
     const audioPath = path.join(folder, AUDIO_FILE);
+    await this.checkSource();
+    let resume: ResumePoint | undefined;
+    if (this.opts.resume) {
+      resume = await prepareLogForResume(folder);
+      await fs.promises.rm(audioPath, { force: true });
+    }
     const writer = await WavAppendWriter.create(audioPath, {
       sampleRate: HOST_SAMPLE_RATE,
       channels: 1,
@@ -81,6 +104,7 @@ export class FileTranscription extends Disposable {
         options: this.opts.options,
         ...(this.opts.speakers !== undefined ? { speakers: this.opts.speakers } : {}),
         ...(this.opts.launcher ? { launcher: this.opts.launcher } : {}),
+        ...(resume ? { resume } : {}),
       });
     } catch (e) {
       // The transcript log could not be opened: the audio file goes with it.
@@ -94,7 +118,11 @@ export class FileTranscription extends Disposable {
     const report = () =>
       this.progressEmitter.fire({
         decodedS: framesWritten / HOST_SAMPLE_RATE,
-        transcribedS: Math.min(live.transcribedSeconds, framesWritten / HOST_SAMPLE_RATE),
+        // A resumed run re-decodes from the start while its commit point is further on.
+        transcribedS: Math.min(
+          live.transcribedSeconds,
+          Math.max(framesWritten, resume?.committedSample ?? 0) / HOST_SAMPLE_RATE,
+        ),
         totalS,
       });
     const ticker = setInterval(report, PROGRESS_MS);
@@ -110,6 +138,8 @@ export class FileTranscription extends Disposable {
         signal ? { signal } : {},
       );
       await writer.close();
+      // Read whole while it changed under the reader: not the file the person added.
+      await this.checkSource();
       totalS = framesWritten / HOST_SAMPLE_RATE;
       signal?.throwIfAborted();
       // Hours of audio may wait for the host here: a cancel must not wait for it.
@@ -127,6 +157,22 @@ export class FileTranscription extends Disposable {
       live.dispose();
       await writer.close().catch(() => {});
       writer.dispose();
+    }
+  }
+
+  private async checkSource(): Promise<void> {
+    const expect = this.opts.expect;
+    if (!expect) return;
+    const file = this.opts.source;
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(file);
+    } catch (e) {
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      throw mediaError(file, missing ? 'missing' : 'unreadable', e);
+    }
+    if (stat.size !== expect.size || stat.mtimeMs !== expect.mtimeMs) {
+      throw mediaError(file, 'replaced');
     }
   }
 }

@@ -13,7 +13,7 @@ import type { SpeakerCount, TranscriptSegment } from '../../core/transcript';
 import { nodeHostLauncher, type HostLauncher } from './host-process';
 import { ModelHostSupervisor, type SupervisorOptions } from './supervisor';
 import { TranscriptionFeed, type FeedSource } from './feed';
-import { TranscriptLog } from './transcript-store';
+import { TranscriptLog, type ResumePoint } from './transcript-store';
 import {
   meanEmbedding,
   reclusterTranscript,
@@ -30,6 +30,12 @@ import {
 export const ONLINE_SPEAKER_THRESHOLD = 0.5;
 /** Average-linkage merge threshold for the re-clustering at stop. */
 export const FINAL_SPEAKER_THRESHOLD = 0.5;
+/**
+ * A commit record goes into the log at most this often (when the host's
+ * commit point moved): a transcription stopped by a crash resumes from the
+ * last one, so at most about this much of the host's work is done twice.
+ */
+export const COMMIT_RECORD_INTERVAL_MS = 1000;
 
 export interface LiveTranscriberOptions {
   /** The recording's folder: the transcript log goes beside the audio. */
@@ -49,6 +55,11 @@ export interface LiveTranscriberOptions {
   minSpeakerS?: number;
   /** Overlap marking at the re-clustering (default DEFAULT_OVERLAP); for tuning only. */
   overlap?: OverlapConfig;
+  /**
+   * Continue the transcript in `folder` from this point (prepareLogForResume
+   * made the log end there) instead of starting it at the audio's start.
+   */
+  resume?: ResumePoint;
 }
 
 export interface LivePartial {
@@ -97,6 +108,9 @@ export class LiveTranscriber extends Disposable {
   duplicatesDropped = 0;
   /** Segments on disk in the transcript log. */
   segmentsWritten = 0;
+  /** The commit point in the last commit record, and when it was written. */
+  private commitRecorded = 0;
+  private commitRecordedAtMs = -Infinity;
   /** Utterances in which Whisper found no text; not written to the transcript. */
   emptyUtterances = 0;
 
@@ -123,11 +137,22 @@ export class LiveTranscriber extends Disposable {
     this.onDidHostCrash = this.supervisor.onDidCrash;
     this.onDidHostReady = this.supervisor.onDidBecomeReady;
     this.onDidHostPark = this.supervisor.onDidPark;
-    this.feed = this._register(new TranscriptionFeed(opts.source, this.supervisor));
+    const resume = opts.resume;
+    if (resume) {
+      this.lastSegmentId = resume.lastSegmentId;
+      this.segmentsWritten = resume.segmentCount;
+      this.commitRecorded = resume.committedSample;
+    }
+    this.feed = this._register(
+      new TranscriptionFeed(opts.source, this.supervisor, resume?.committedSample ?? 0),
+    );
     this._register(
       this.supervisor.onDidMessage((m) => {
+        // After the segment itself: a commit record follows the segments it covers.
         if (m.type === 'segment') this.onSegment(m.segment);
-        else if (m.type === 'partial') {
+        if (m.type === 'ack' || m.type === 'segment' || m.type === 'flushed') {
+          this.recordCommit(m.committedSample, m.type === 'flushed');
+        } else if (m.type === 'partial') {
           this.partialEmitter.fire({
             startS: m.partial.startSample / HOST_SAMPLE_RATE,
             endS: m.partial.endSample / HOST_SAMPLE_RATE,
@@ -211,6 +236,15 @@ export class LiveTranscriber extends Disposable {
   async abort(opts: { now?: boolean } = {}): Promise<void> {
     this.aborted = true;
     await this.supervisor.stop(opts);
+  }
+
+  private recordCommit(sample: number, now: boolean): void {
+    if (sample <= this.commitRecorded) return;
+    const at = performance.now();
+    if (!now && at - this.commitRecordedAtMs < COMMIT_RECORD_INTERVAL_MS) return;
+    this.commitRecorded = sample;
+    this.commitRecordedAtMs = at;
+    this.log.appendCommit(sample).catch(this.reportLogFailure);
   }
 
   private onSegment(segment: HostSegment): void {

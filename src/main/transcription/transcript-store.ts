@@ -17,6 +17,10 @@ import { saveDescriptorAs, writeFileAtomic } from '../temp-files';
  *                                    (when present) lists every segment so far
  *                                    in which two voices overlap, replacing
  *                                    the marks of earlier records
+ *     {"t":"commit","sample":N}      every utterance that ends before 16 kHz
+ *                                    sample N is in the records above: a
+ *                                    transcription stopped by a crash resumes
+ *                                    from here (prepareLogForResume)
  *   <recording>/speakers.json      {"names":{"0":"Alice"}}, replaced atomically
  *
  * Each record is written and synced before the next; a crash can leave at
@@ -31,7 +35,7 @@ export interface SegmentRecord extends TranscriptSegment {
 }
 
 /** One line of the log, as JSON.parse gives it back. */
-export type LogLine = SegmentLine | LabelsLine;
+export type LogLine = SegmentLine | LabelsLine | CommitLine;
 export interface SegmentLine {
   t: 'segment';
   id: number;
@@ -47,6 +51,12 @@ export interface LabelsLine {
   labels: Record<string, number>;
   /** Ids of the segments with overlapped speech; absent: the marks stay as they were. */
   overlap?: number[];
+}
+
+export interface CommitLine {
+  t: 'commit';
+  /** 16 kHz sample index: the host's commit point when the record was written. */
+  sample: number;
 }
 
 /** Float32 embeddings travel in the log as base64 of their bytes (compact, exact). */
@@ -184,6 +194,11 @@ export class TranscriptLog extends Disposable {
     overlap?: Iterable<number>,
   ): Promise<void> {
     return this.appendLine(labelsLine(labels, overlap));
+  }
+
+  /** One commit record: everything before `sample` is in the log above it. */
+  appendCommit(sample: number): Promise<void> {
+    return this.appendLine({ t: 'commit', sample });
   }
 
   /**
@@ -453,6 +468,59 @@ export async function indexTranscriptLog(
     }
   }
   return { index, endByte };
+}
+
+export interface ResumePoint {
+  /** 16 kHz sample to transcribe from: the last commit record's. */
+  committedSample: number;
+  /** Segments kept in the log (those before the commit). */
+  segmentCount: number;
+  /** Id of the last kept segment, or -1. */
+  lastSegmentId: number;
+}
+
+/**
+ * Makes the log of a transcription that was stopped (a crash, a quit, a
+ * paused job) ready to be continued: everything after its last commit record
+ * is cut off, so the audio after the commit point is transcribed once more
+ * and every utterance ends up in the log exactly once (a segment after the
+ * commit may be the first part of an utterance whose rest was never written).
+ * Labels records after it go too: the re-clustering at the end writes new ones.
+ * Without a commit record (or a log) the transcription starts over from 0.
+ */
+export async function prepareLogForResume(folder: string): Promise<ResumePoint> {
+  const file = path.join(folder, TRANSCRIPT_FILE);
+  const size = await logSize(file);
+  let position = 0;
+  let keepBytes = 0;
+  let point: ResumePoint = { committedSample: 0, segmentCount: 0, lastSegmentId: -1 };
+  let segments = 0;
+  let lastId = -1;
+  if (size > 0) {
+    try {
+      for await (const raw of readLines(file, { endByte: size })) {
+        position += Buffer.byteLength(raw) + 1;
+        const line = parseLogLine(raw);
+        if (line?.t === 'segment' && line.id > lastId) {
+          segments++;
+          lastId = line.id;
+        } else if (line?.t === 'commit' && Number.isInteger(line.sample) && line.sample >= 0) {
+          keepBytes = Math.min(position, size);
+          point = { committedSample: line.sample, segmentCount: segments, lastSegmentId: lastId };
+        }
+      }
+    } catch (e) {
+      throw fileSystemError(e, file, 'reading the transcript');
+    }
+  }
+  if (keepBytes < size) {
+    try {
+      await fs.promises.truncate(file, keepBytes);
+    } catch (e) {
+      throw fileSystemError(e, file, 'preparing the transcript to continue');
+    }
+  }
+  return point;
 }
 
 /**
