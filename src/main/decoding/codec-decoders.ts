@@ -59,9 +59,30 @@ interface WasmDecoded {
 
 const EMPTY: DecodedChunk = { channelData: [], samplesDecoded: 0, sampleRate: 0, errors: 0 };
 
+/** Container/codec pairs Steno decodes (Matroska and WebM: Opus, found while demuxing). */
+const DECODABLE = new Set([
+  'mpeg/mp3',
+  'mpeg/mp2',
+  'mpeg/mp1',
+  'mpeg/',
+  'flac/flac',
+  'ogg/vorbis',
+  'ogg/opus',
+  'webm/',
+  'matroska/',
+]);
+
+/** Whether Steno has a decoder for what was sniffed (WAV is read without one). */
+export function canDecode(sniffed: Sniffed): boolean {
+  return (
+    sniffed.container === 'wav' || DECODABLE.has(`${sniffed.container}/${sniffed.codec ?? ''}`)
+  );
+}
+
 /** A decoder for what was sniffed, or null when Steno has none for it. */
 export async function codecDecoderFor(sniffed: Sniffed): Promise<CodecDecoder | null> {
   const key = `${sniffed.container}/${sniffed.codec ?? ''}`;
+  if (!DECODABLE.has(key)) return null;
   switch (key) {
     case 'mpeg/mp3':
     case 'mpeg/mp2':

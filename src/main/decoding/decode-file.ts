@@ -22,6 +22,7 @@ import {
 } from './codec-decoders';
 import { MatroskaFormatError } from '../../core/matroska-demux';
 import { mediaError } from './media-errors';
+import { statMediaFile } from './probe';
 
 /** Bytes read from the file per step: 256 KiB (1.4 s of 48 kHz stereo float, 16 s of MP3). */
 export const CHUNK_BYTES = 256 * 1024;
@@ -81,18 +82,7 @@ interface OpenFile {
 }
 
 async function openForDecoding(file: string): Promise<OpenFile> {
-  let stat: fs.Stats;
-  try {
-    stat = await fs.promises.stat(file);
-  } catch (e) {
-    throw mediaError(
-      file,
-      (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable',
-      e,
-    );
-  }
-  if (stat.isDirectory()) throw mediaError(file, 'directory');
-  if (stat.size === 0) throw mediaError(file, 'empty');
+  const stat = await statMediaFile(file);
   try {
     return { fd: await fs.promises.open(file, 'r'), size: stat.size };
   } catch (e) {
