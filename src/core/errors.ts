@@ -23,6 +23,12 @@ export const STENO_ERROR_CODES = [
   'MEDIA_UNSUPPORTED',
   /** A file given to transcribe is empty, cut short, damaged, or changed while read. */
   'MEDIA_CORRUPT',
+  /** A file given to transcribe is larger than the size limit in the settings. */
+  'MEDIA_TOO_LARGE',
+  /** The jobs queue holds as many jobs as it may. */
+  'QUEUE_FULL',
+  /** There is no job with that id. */
+  'JOB_NOT_FOUND',
   /** A model file is missing, unreadable or not the model it claims to be. */
   'MODEL_INVALID',
   /** The model-host process failed or could not be started. */

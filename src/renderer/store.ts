@@ -243,6 +243,11 @@ const createRecordingSlice: Slice<RecordingSlice> = (set, get) => {
         case 'transcript.finished':
           // The library view shows these; this window has none yet.
           return;
+        case 'job.updated':
+        case 'job.progress':
+        case 'job.removed':
+          // The job list is drawn by the drop zone's view; this window has none yet.
+          return;
         case 'server.listening':
         case 'server.stopped':
           // Said to the terminal that runs `steno serve`, not to a window.

@@ -9,6 +9,9 @@ import {
   AppInfoSchema,
   AppStateSchema,
   DeviceSchema,
+  ErrorSchema,
+  JobIdSchema,
+  JobSchema,
   LIMITS,
   LiveRecordingSchema,
   RecordingIdSchema,
@@ -21,6 +24,7 @@ import {
 
 const none = z.strictObject({});
 const byId = z.strictObject({ id: RecordingIdSchema });
+const byJobId = z.strictObject({ id: JobIdSchema });
 
 export const COMMANDS = {
   appInfo: { params: none, result: AppInfoSchema },
@@ -102,6 +106,35 @@ export const COMMANDS = {
       freedBytes: z.number().int(),
     }),
   },
+  /**
+   * Queues files (folders: the media files in them) for transcription. What
+   * cannot be queued (not found, not media, too large, the queue full) is
+   * refused one by one with its reason; the rest is queued.
+   */
+  addJobs: {
+    params: z.strictObject({
+      paths: z.array(z.string().min(1).max(LIMITS.pathChars)).min(1).max(LIMITS.jobs),
+      whisperModel: z.string().min(1).max(LIMITS.pathChars).optional(),
+      language: z
+        .string()
+        .regex(/^(auto|[a-z]{2,3})$/, 'a language is a code such as "en", or "auto"')
+        .optional(),
+      copySource: z.boolean().optional(),
+    }),
+    result: z.object({
+      jobs: z.array(JobSchema).max(LIMITS.jobs),
+      refused: z
+        .array(z.object({ path: z.string().max(LIMITS.pathChars), error: ErrorSchema }))
+        .max(LIMITS.jobs),
+    }),
+  },
+  listJobs: { params: none, result: z.object({ jobs: z.array(JobSchema).max(LIMITS.jobs) }) },
+  /** Stops a queued, running or paused job; nothing of it remains but its entry. */
+  cancelJob: { params: byJobId, result: JobSchema },
+  /** Queues a failed or cancelled job again, from the start. */
+  retryJob: { params: byJobId, result: JobSchema },
+  /** Takes a job that is not running off the list (its transcript, if any, stays in the library). */
+  removeJob: { params: byJobId, result: z.object({ id: JobIdSchema }) },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

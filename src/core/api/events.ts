@@ -10,6 +10,9 @@ import {
   CaptureStatsSchema,
   ErrorSchema,
   HostStateSchema,
+  JobIdSchema,
+  JobProgressSchema,
+  JobSchema,
   LIMITS,
   LiveRecordingSchema,
   MetricsSchema,
@@ -108,6 +111,11 @@ export const EventSchema = z.discriminatedUnion('type', [
     pid: count().nullable(),
     detail: z.string().max(LIMITS.messageChars).nullable(),
   }),
+  /** A job was added, started, paused, finished, failed, cancelled or retried. */
+  z.object({ type: z.literal('job.updated'), job: JobSchema }),
+  /** A running job's progress, about four times a second. Coalesced per job. */
+  z.object({ type: z.literal('job.progress'), id: JobIdSchema, progress: JobProgressSchema }),
+  z.object({ type: z.literal('job.removed'), id: JobIdSchema }),
   /** About once a second. Coalesced. */
   z.object({ type: z.literal('metrics'), metrics: MetricsSchema }),
   z.object({ type: z.literal('settings.changed'), settings: SettingsSchema }),
@@ -138,9 +146,20 @@ export const COALESCED_EVENTS: ReadonlySet<StenoEventType> = new Set<StenoEventT
   'recording.progress',
   'recording.level',
   'transcript.partial',
+  'job.progress',
   'metrics',
 ]);
 
 export function isCoalesced(event: StenoEvent): boolean {
   return COALESCED_EVENTS.has(event.type);
+}
+
+/**
+ * The key under which a coalesced event replaces a waiting one (null: never
+ * replaced): its type, and for a job's progress the job, so that one job's
+ * progress never hides another's.
+ */
+export function coalesceKey(event: StenoEvent): string | null {
+  if (!isCoalesced(event)) return null;
+  return event.type === 'job.progress' ? `job.progress:${event.id}` : event.type;
 }

@@ -22,6 +22,8 @@ export const LIMITS = {
   listItems: 1000,
   /** Segments per transcript page and per relabel event. */
   segmentsPerPage: 2000,
+  /** Jobs in the queue, finished ones included (see JobsService for the policy when full). */
+  jobs: 500,
 } as const;
 
 export const ErrorSchema = z.object({
@@ -68,7 +70,22 @@ export const RecordingStateSchema = z.enum([
   'complete',
   'recovered',
   'failed',
+  /** A file's transcript is being made (a job runs or waits to continue). */
+  'transcribing',
 ]);
+
+/** Where a library item's audio came from, when it is a transcribed file. */
+export const FileSourceSchema = z.object({
+  path: z.string().max(LIMITS.pathChars),
+  bytes: count(),
+  /** SHA-256 of the file's bytes, hex: a moved or changed source is recognised by it. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The file's modification time when it was added, ms since the epoch. */
+  mtimeMs: nonNegative(),
+  /** The copy inside the item's folder, when the person asked for one. */
+  copy: z.string().max(LIMITS.pathChars).optional(),
+});
+export type FileSource = z.infer<typeof FileSourceSchema>;
 
 /** A recording as the library lists it (its meta.json). */
 export const RecordingSummarySchema = z.object({
@@ -83,6 +100,8 @@ export const RecordingSummarySchema = z.object({
   recoveredAt: z.string().max(64).optional(),
   stopReason: StopReasonSchema.optional(),
   error: ErrorSchema.optional(),
+  /** Set for a transcribed file: the file it came from. */
+  source: FileSourceSchema.optional(),
 });
 export type RecordingSummary = z.infer<typeof RecordingSummarySchema>;
 
@@ -169,6 +188,8 @@ export const SettingsSchema = z.object({
   /** Model files; null means the default place in the data directory. */
   whisperModel: z.string().max(LIMITS.pathChars).nullable(),
   embeddingModel: z.string().max(LIMITS.pathChars).nullable(),
+  /** A file larger than this (gigabytes) is refused before it is queued. */
+  maxFileGB: z.number().finite().positive().max(100_000),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -185,6 +206,7 @@ export const DEFAULT_SETTINGS: Settings = {
   speakers: 'auto',
   whisperModel: null,
   embeddingModel: null,
+  maxFileGB: 20,
 };
 
 const bytesOrUnknown = () => count().nullable();
@@ -221,6 +243,64 @@ export const CaptureStatsSchema = z.object({
   ringCapacityBytes: count(),
 });
 export type CaptureStats = z.infer<typeof CaptureStatsSchema>;
+
+export const JOB_STATES = [
+  'queued',
+  'running',
+  /** Stopped for a recording (or a quit) at its commit point; it continues from there. */
+  'paused',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export const JobStateSchema = z.enum(JOB_STATES);
+export type JobState = z.infer<typeof JobStateSchema>;
+
+export const JobIdSchema = z
+  .string()
+  .min(1)
+  .max(LIMITS.idChars)
+  .regex(/^[A-Za-z0-9_-]+$/, 'a job id has only letters, digits, - and _');
+
+/** How far a job is; the figures not yet known are null. */
+export const JobProgressSchema = z.object({
+  /** 0..1 of the file transcribed. */
+  fraction: z.number().finite().min(0).max(1).nullable(),
+  /** Seconds of audio transcribed. */
+  doneS: nonNegative(),
+  /** The file's length in seconds. */
+  totalS: nonNegative().nullable(),
+  /** Audio seconds transcribed per wall-clock second in this run. */
+  speed: nonNegative().nullable(),
+  /** Seconds until it is done at that speed. */
+  etaS: nonNegative().nullable(),
+});
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+/** One file to transcribe, in the jobs queue. */
+export const JobSchema = z.object({
+  id: JobIdSchema,
+  /** The file as the person gave it (absolute). */
+  source: z.string().max(LIMITS.pathChars),
+  state: JobStateSchema,
+  addedAt: z.string().max(64),
+  startedAt: z.string().max(64).optional(),
+  endedAt: z.string().max(64).optional(),
+  /** The library item the transcript goes to (exists while running, paused and once completed). */
+  itemId: RecordingIdSchema,
+  /** A Whisper model file for this job (else the setting's). */
+  whisperModel: z.string().max(LIMITS.pathChars).optional(),
+  /** A language for this job (else the setting's). */
+  language: z.string().max(8).optional(),
+  /** Copy the source into the item's folder. */
+  copySource: z.boolean(),
+  progress: JobProgressSchema,
+  /** Why it failed. */
+  error: ErrorSchema.optional(),
+  /** Times it was started (a resume after a pause or a crash counts). */
+  runs: count(),
+});
+export type Job = z.infer<typeof JobSchema>;
 
 /** What a client needs to draw itself from nothing (on connect, after a resync). */
 export const AppStateSchema = z.object({

@@ -14,7 +14,7 @@ import type { App, IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import type { ApiBackend, CallOutcome } from '../../core/api/backend';
 import { COMMAND_NAMES, type CommandName } from '../../core/api/commands';
 import { BoundedEventQueue } from '../../core/api/event-queue';
-import { isCoalesced, type StenoEvent } from '../../core/api/events';
+import { coalesceKey, type StenoEvent } from '../../core/api/events';
 import { LIMITS, type ApiError } from '../../core/api/types';
 import { API_VERSION } from '../../core/api/version';
 import {
@@ -292,7 +292,7 @@ class WindowEventForwarder extends Disposable {
     // A page that is not our renderer (devtools, a page still loading) gets
     // nothing; our renderer asks for the whole state when it starts.
     if (!this.isTrusted()) return;
-    if (this.queue.push(event, isCoalesced(event) ? event.type : null) === 'overflow') {
+    if (this.queue.push(event, coalesceKey(event)) === 'overflow') {
       this.resync();
     }
     this.scheduleDrain();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { StenoError, fileSystemError } from '../../core/errors';
 import { writeFileAtomic } from '../temp-files';
-import type { StopReason } from '../../core/api/types';
+import type { FileSource, StopReason } from '../../core/api/types';
 
 /**
  * One folder per recording under a recordings directory:
@@ -12,7 +12,14 @@ import type { StopReason } from '../../core/api/types';
  *   <root>/<id>/recording.inprogress  present while a process records into it;
  *                                holds that process's pid
  */
-export type RecordingState = 'recording' | 'paused' | 'complete' | 'recovered' | 'failed';
+export type RecordingState =
+  | 'recording'
+  | 'paused'
+  | 'complete'
+  | 'recovered'
+  | 'failed'
+  /** A transcribed file's item while its job runs or waits to continue. */
+  | 'transcribing';
 
 export interface RecordingMeta {
   version: 1;
@@ -31,6 +38,8 @@ export interface RecordingMeta {
   /** Why the recording ended: the person, an auto-stop setting, an error, the app quitting. */
   stopReason?: StopReason;
   error?: { code: string; message: string; action: string };
+  /** A transcribed file: where it came from (startedAt is then the file's modification time). */
+  source?: FileSource;
 }
 
 export const AUDIO_FILE = 'audio.wav';

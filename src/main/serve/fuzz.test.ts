@@ -375,6 +375,11 @@ const VALID_PARAMS: Record<CommandName, Record<string, unknown>> = {
   getSettings: {},
   setSettings: { settings: { partials: false, autoStopAfterHours: 2 } },
   unloadModels: {},
+  addJobs: { paths: ['/tmp/meeting.mp3'], language: 'en', copySource: false },
+  listJobs: {},
+  cancelJob: { id: '20260101-100000-abcdef' },
+  retryJob: { id: '20260101-100000-abcdef' },
+  removeJob: { id: '20260101-100000-abcdef' },
 };
 
 /** A command's valid params with one to three mutations anywhere in them (or none of them at all). */

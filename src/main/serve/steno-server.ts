@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiBackend } from '../../core/api/backend';
-import { COALESCED_EVENTS, type StenoEvent } from '../../core/api/events';
+import { coalesceKey, type StenoEvent } from '../../core/api/events';
 import type { ApiError } from '../../core/api/types';
 import { MAX_CLIENT_FRAME_BYTES, MAX_MESSAGE_CHARS } from '../../core/api/wire';
 import { StenoError } from '../../core/errors';
@@ -247,7 +247,7 @@ export class StenoServer extends Disposable {
       }
       return;
     }
-    const key = COALESCED_EVENTS.has(event.type) ? event.type : null;
+    const key = coalesceKey(event);
     for (const c of this.clients) c.sendEvent(data, key);
   }
 

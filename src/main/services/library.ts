@@ -137,6 +137,7 @@ export function toSummary(meta: RecordingMeta): RecordingSummary {
     ...(meta.recoveredAt ? { recoveredAt: meta.recoveredAt } : {}),
     ...(meta.stopReason ? { stopReason: meta.stopReason } : {}),
     ...(meta.error ? { error: StenoError.fromWire(meta.error).toJSON() } : {}),
+    ...(meta.source ? { source: meta.source } : {}),
   };
 }
 

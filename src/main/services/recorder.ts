@@ -18,15 +18,15 @@ import type {
   StopReason,
 } from '../../core/api/types';
 import { LIMITS } from '../../core/api/types';
-import type { HostOptions } from '../../core/host-protocol';
 import type { SpeakerCount } from '../../core/transcript';
 import type { CaptureSource, OpenCaptureOptions } from '../capture/capture-source';
 import type { FileSystemLayer } from '../fs-layer';
-import { missingModels, resolveModelPaths } from '../models';
 import type { RecordingsStore } from '../recording/recordings-store';
 import { RecordingSession } from '../recording/session';
 import type { RecordingClock } from '../recording/wav-writer';
 import { sharedClock } from './aligned-clock';
+import { hostConfigFrom, MissingModelsError, type HostConfig } from './host-config';
+import type { HostSlot } from './host-slot';
 import type { HostLauncher } from '../transcription/host-process';
 import { LiveTranscriber, type LiveTranscriberOptions } from '../transcription/live-transcriber';
 import { toSummary } from './library';
@@ -58,6 +58,8 @@ export interface RecorderServiceOptions {
   capture: CaptureProvider;
   /** How the model host is started (child_process in Node, utilityProcess in Electron). */
   hostLauncher?: HostLauncher;
+  /** The one model host shared with file jobs: a recording pauses a running job. */
+  hostSlot?: HostSlot;
   /** Supervisor timings, for tests. */
   supervisor?: LiveTranscriberOptions['supervisor'];
   /** Session knobs, for tests and benchmarks. */
@@ -210,6 +212,15 @@ export class RecorderService extends Disposable {
     this.active = active;
     this.watch(active, settings);
     this.fireState();
+    // The recording is under way; a file job gives up the model host (and
+    // the CPU) now, and continues when this recording's transcript is done.
+    if (this.opts.hostSlot) {
+      try {
+        owned.add(await this.opts.hostSlot.takeForRecording());
+      } catch (e) {
+        this.fireError('transcript', toStenoError(e, 'pausing the file being transcribed'));
+      }
+    }
     if (settings.liveTranscript) {
       await this.startTranscript(active, settings, options.speakers ?? settings.speakers);
     }
@@ -479,33 +490,27 @@ export class RecorderService extends Disposable {
     settings: Settings,
     speakers: SpeakerCount,
   ): Promise<void> {
-    const models = resolveModelPaths({
-      ...(settings.whisperModel ? { whisper: settings.whisperModel } : {}),
-      ...(settings.embeddingModel ? { embedding: settings.embeddingModel } : {}),
-    });
-    const missing = missingModels(models);
-    if (missing.length > 0) {
+    let config: HostConfig;
+    try {
+      config = hostConfigFrom(settings, {
+        speakers,
+        ...(this.opts.speakerTuning?.changeThreshold !== undefined
+          ? { speakerChangeThreshold: this.opts.speakerTuning.changeThreshold }
+          : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof MissingModelsError)) throw e;
       this.fireError(
         'transcript',
         new StenoError(
           'MODEL_INVALID',
-          `Transcription is off: no model at ${missing.join(', ')}.`,
+          `Transcription is off: no model at ${e.missing.join(', ')}.`,
           'Put the models there (see README, "Speech models") or choose model files in the settings; the audio is being recorded.',
         ),
       );
       return;
     }
-    const options: HostOptions = {
-      language: settings.language,
-      threads: settings.whisperThreads,
-      maxTokens: settings.maxTokens,
-      partials: settings.partials,
-      embeddingWindowS: 1.5,
-      speakerChanges: speakers !== 1,
-      ...(this.opts.speakerTuning?.changeThreshold !== undefined
-        ? { speakerChangeThreshold: this.opts.speakerTuning.changeThreshold }
-        : {}),
-    };
+    const { models, options } = config;
     const { session, owned } = a;
     let transcriber: LiveTranscriber;
     try {

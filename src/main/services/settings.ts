@@ -12,6 +12,7 @@ import { StenoError, fileSystemError } from '../../core/errors';
 import { Disposable } from '../../core/lifecycle';
 import { DEFAULT_SETTINGS, SettingsSchema, type Settings } from '../../core/api/types';
 import { describeIssues } from '../../core/api/wire';
+import { setFileAside } from '../set-aside';
 import { writeFileAtomic } from '../temp-files';
 
 export const SETTINGS_FILE = 'settings.json';
@@ -140,14 +141,7 @@ export class SettingsService extends Disposable {
 }
 
 async function setAside(file: string, why: string): Promise<StenoError> {
-  const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  let where: string;
-  try {
-    await fs.promises.rename(file, aside);
-    where = `It was moved to ${aside}`;
-  } catch (e) {
-    where = `It could not be moved aside (${(e as Error).message})`;
-  }
+  const where = await setFileAside(file);
   return new StenoError(
     'SETTINGS_INVALID',
     `The settings file ${file} ${why}. ${where}; the defaults are used.`,

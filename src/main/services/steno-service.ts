@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { Emitter } from '../../core/event';
 import { Disposable } from '../../core/lifecycle';
+import type { StenoError } from '../../core/errors';
 import type { ApiBackend, CallOutcome } from '../../core/api/backend';
 import type { StenoEvent } from '../../core/api/events';
 import { API_VERSION } from '../../core/api/version';
@@ -18,6 +19,8 @@ import { RecordingsStore } from '../recording/recordings-store';
 import { recoverRecordings, type RecoveryReport } from '../recording/recovery';
 import type { HostLauncher } from '../transcription/host-process';
 import { dispatchCommand, type CommandHandlers } from './api-dispatcher';
+import { HostSlot } from './host-slot';
+import { JobsService } from './jobs';
 import { LibraryService, toSummary } from './library';
 import { MetricsService, processRssBytes } from './metrics';
 import { RecorderService, type CaptureProvider, type RecorderServiceOptions } from './recorder';
@@ -49,6 +52,8 @@ export class StenoService extends Disposable implements ApiBackend {
   readonly onDidEvent = this.eventEmitter.event;
   readonly recorder: RecorderService;
   readonly library: LibraryService;
+  /** File jobs: run only once a front end that stays up calls `jobs.start()`. */
+  readonly jobs: JobsService;
   readonly metrics: MetricsService;
   private readonly handlers: CommandHandlers;
 
@@ -57,14 +62,19 @@ export class StenoService extends Disposable implements ApiBackend {
     readonly store: RecordingsStore,
     /** What startup recovery did (recordings left by a crash, made playable again). */
     readonly recovery: RecoveryReport,
+    slot: HostSlot,
+    jobs: JobsService,
     options: StenoServiceOptions,
   ) {
     super();
     this._register(settings);
+    this._register(slot);
+    this.jobs = this._register(jobs);
     this.recorder = this._register(
       new RecorderService({
         store,
         settings,
+        hostSlot: slot,
         capture: options.capture ?? naudiodonCapture,
         ...(options.hostLauncher ? { hostLauncher: options.hostLauncher } : {}),
         ...(options.supervisor ? { supervisor: options.supervisor } : {}),
@@ -78,6 +88,7 @@ export class StenoService extends Disposable implements ApiBackend {
     );
     const fire = (e: StenoEvent) => this.eventEmitter.fire(e);
     this._register(this.recorder.onDidEvent(fire));
+    this._register(this.jobs.onDidEvent(fire));
     this._register(this.metrics.onDidSample((metrics) => fire({ type: 'metrics', metrics })));
     this._register(
       this.settings.onDidChange((s) => fire({ type: 'settings.changed', settings: s })),
@@ -106,6 +117,11 @@ export class StenoService extends Disposable implements ApiBackend {
       getSettings: () => this.settings.current,
       setSettings: (p) => this.settings.update(p.settings),
       unloadModels: () => this.unloadModels(),
+      addJobs: (p) => this.jobs.add(p),
+      listJobs: () => this.jobs.list(),
+      cancelJob: (p) => this.jobs.cancel(p.id),
+      retryJob: (p) => this.jobs.retry(p.id),
+      removeJob: (p) => this.jobs.remove(p.id),
     };
   }
 
@@ -117,13 +133,23 @@ export class StenoService extends Disposable implements ApiBackend {
     );
     const settings = await SettingsService.load(dataDir);
     let recovery: RecoveryReport;
+    const slot = new HostSlot();
+    let jobs: JobsService;
     try {
       recovery = await recoverRecordings(store);
+      jobs = await JobsService.load({
+        dataDir,
+        store,
+        settings,
+        slot,
+        ...(options.hostLauncher ? { hostLauncher: options.hostLauncher } : {}),
+      });
     } catch (e) {
       settings.dispose();
+      slot.dispose();
       throw e;
     }
-    return new StenoService(settings, store, recovery, options);
+    return new StenoService(settings, store, recovery, slot, jobs, options);
   }
 
   call(command: unknown, params: unknown): Promise<CallOutcome> {
@@ -136,8 +162,15 @@ export class StenoService extends Disposable implements ApiBackend {
       hostState: this.recorder.hostState,
       settings: this.settings.current,
       metrics: this.metrics.latest,
-      ...(this.settings.loadProblem ? { notices: [this.settings.loadProblem.toJSON()] } : {}),
+      ...(this.notices.length > 0 ? { notices: this.notices.map((n) => n.toJSON()) } : {}),
     };
+  }
+
+  /** Problems found at start-up: a settings file or jobs queue that was set aside. */
+  private get notices(): StenoError[] {
+    return [this.settings.loadProblem, this.jobs.loadProblem].filter(
+      (n): n is StenoError => n !== null,
+    );
   }
 
   /** The startup recovery as the API's event (for a front end to show). */
@@ -150,9 +183,13 @@ export class StenoService extends Disposable implements ApiBackend {
     };
   }
 
-  /** Finishes a recording in progress (reason 'shutdown') and ends the model host. */
+  /**
+   * Finishes a recording in progress (reason 'shutdown') and ends the model
+   * host; a running file job stops at its commit point and continues at the
+   * next start.
+   */
   async shutdown(): Promise<void> {
-    await this.recorder.shutdown();
+    await Promise.all([this.jobs.shutdown(), this.recorder.shutdown()]);
   }
 
   /** Ends the model host now and measures the process tree before and after. */
