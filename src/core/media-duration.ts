@@ -113,7 +113,9 @@ export function mpegFacts(head: Uint8Array, at: number, audioBytes: number): Str
   const samplesPerFrame = versionBits === 3 ? 1152 : 576;
   // The Xing/Info tag sits after the side information in the first frame.
   const side = versionBits === 3 ? (channels === 1 ? 17 : 32) : channels === 1 ? 9 : 17;
-  const tag = at + 4 + side;
+  // A frame with a CRC (protection bit 0) has 2 bytes of it before the side information.
+  const crc = (head[at + 1]! & 0x01) === 0 ? 2 : 0;
+  const tag = at + 4 + crc + side;
   const id = String.fromCharCode(...head.subarray(tag, tag + 4));
   if (
     (id === 'Xing' || id === 'Info') &&

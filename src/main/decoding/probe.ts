@@ -78,17 +78,19 @@ export async function probeMedia(file: string): Promise<MediaProbe> {
       case 'wav':
         return { ...base, ...wavFacts(file, bytes, stat.size), codec: wavCodec(file, bytes) };
       case 'flac':
-        return { ...base, ...flacFacts(bytes) };
+        return { ...base, ...flacFacts(bytes.subarray(sniffed.tagBytes)) };
       case 'mpeg':
         return {
           ...base,
           ...mpegFacts(bytes, sniffed.tagBytes, stat.size - sniffed.tagBytes),
         };
       case 'ogg': {
-        const facts = oggFacts(bytes, sniffed.codec);
+        // After any leading tag: the stream's first page.
+        const first = bytes.subarray(sniffed.tagBytes);
+        const facts = oggFacts(first, sniffed.codec);
         const tail = Buffer.alloc(Math.min(OGG_TAIL_BYTES, stat.size));
         const got = (await handle.read(tail, 0, tail.length, stat.size - tail.length)).bytesRead;
-        const serial = oggSerial(bytes);
+        const serial = oggSerial(first);
         const granule = serial === null ? null : lastOggGranule(tail.subarray(0, got), serial);
         const durationS =
           granule !== null && facts.sampleRate

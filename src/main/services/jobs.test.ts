@@ -213,9 +213,11 @@ describe('JobsService (real decoders and the real model host)', () => {
     const jobs = await open();
     const file = path.join(dir, 'memo.ogg');
     fs.copyFileSync(fixture('stereo.ogg'), file);
+    // A recording holds the model host, so the job waits while the file is replaced.
+    const recording = await slot.takeForRecording();
     const { jobs: added } = await jobs.add({ paths: [file] });
     fs.copyFileSync(fixture('voice.opus'), file);
-    jobs.start();
+    recording.dispose();
     const [job] = await jobs.whenSettled([added[0]!.id]);
     expect(job!.state).toBe('failed');
     expect(job!.error!.message).toContain('was changed or replaced after it was added');

@@ -75,6 +75,7 @@ export class JobsService extends Disposable {
   private readonly eventEmitter = this._register(new Emitter<StenoEvent>());
   readonly onDidEvent = this.eventEmitter.event;
   private running: Running | null = null;
+  private started = false;
   private closing = false;
   /** Saves run one after another, each with the queue as it is then. */
   private saving: Promise<void> = Promise.resolve();
@@ -104,8 +105,12 @@ export class JobsService extends Disposable {
     return service;
   }
 
-  /** Starts the next job waiting, if any. */
+  /**
+   * Lets the queue run (a front end that stays up calls it; adding files
+   * does too). A short command such as `steno list` never starts a job.
+   */
   start(): void {
+    this.started = true;
     this.pump();
   }
 
@@ -168,6 +173,7 @@ export class JobsService extends Disposable {
       added.push({ ...job });
     }
     if (added.length > 0) {
+      this.started = true;
       await this.save();
       for (const job of added) this.fire({ type: 'job.updated', job });
       this.pump();
@@ -190,9 +196,10 @@ export class JobsService extends Disposable {
       await this.stopRunning('cancelled');
       return { ...record.job };
     }
-    await this.removeFolder(record);
+    // Settled before the first await: the queue must not start it meanwhile.
     record.resumable = false;
     this.settle(record, 'cancelled');
+    await this.removeFolder(record);
     await this.save();
     this.fireUpdated(record);
     return { ...record.job };
@@ -231,8 +238,9 @@ export class JobsService extends Disposable {
         'Cancel it first, then remove it.',
       );
     }
-    if (record.job.state === 'queued') await this.removeFolder(record);
+    // Off the list before the first await: the queue must not start it meanwhile.
     this.records.splice(this.records.indexOf(record), 1);
+    if (record.job.state === 'queued') await this.removeFolder(record);
     await this.save();
     this.fire({ type: 'job.removed', id });
     return { id };
@@ -341,7 +349,7 @@ export class JobsService extends Disposable {
   }
 
   private pump(): void {
-    if (this.running || this.closing || this._store.isDisposed) return;
+    if (!this.started || this.running || this.closing || this._store.isDisposed) return;
     const record = this.next();
     if (!record) return;
     const running: Running = {
@@ -364,7 +372,8 @@ export class JobsService extends Disposable {
   private async stopRunning(as: StopAs): Promise<void> {
     const running = this.running;
     if (!running) return;
-    running.stopAs ??= as;
+    // A cancel wins over a pause under way: the job must not come back.
+    if (as === 'cancelled' || running.stopAs === null) running.stopAs = as;
     running.control.abort(new StenoError('INVALID_STATE', `The job was ${as}.`, ''));
     await running.done;
   }

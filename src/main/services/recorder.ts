@@ -221,6 +221,8 @@ export class RecorderService extends Disposable {
         this.fireError('transcript', toStenoError(e, 'pausing the file being transcribed'));
       }
     }
+    // Stopped (or failed) while the job gave up the host: no transcript to start.
+    if (active.state === 'stopping' || this.active !== active) return this.liveOf(active);
     if (settings.liveTranscript) {
       await this.startTranscript(active, settings, options.speakers ?? settings.speakers);
     }
