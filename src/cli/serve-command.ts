@@ -66,6 +66,8 @@ export async function runServe(
   if (decision.warning) terminal.err(decision.warning + '\n');
 
   const service = await openServiceForCli(args.recordingsDir, terminal);
+  // It stays up: file jobs left by a quit or a crash continue.
+  service.jobs.start();
   let server: StenoServer;
   try {
     server = await StenoServer.start({

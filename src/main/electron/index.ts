@@ -106,6 +106,8 @@ function main(): void {
       );
       // Before the first window: only web contents created later get events.
       store.add(registerApiHandlers(ipcMain, location, service, app));
+      // File jobs left by a quit or a crash continue.
+      service.jobs.start();
       openWindow();
       app.on('activate', openWindow);
     })
