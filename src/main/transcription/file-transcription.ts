@@ -19,6 +19,7 @@ import { HOST_SAMPLE_RATE, type HostModelPaths, type HostOptions } from '../../c
 import type { SpeakerCount } from '../../core/transcript';
 import { decodeFileTo16k, type DecodeResult } from '../decoding/decode-file';
 import { mediaError } from '../decoding/media-errors';
+import { statMediaFile } from '../decoding/probe';
 import { AUDIO_FILE } from '../recording/recordings-store';
 import { WavAppendWriter } from '../recording/wav-writer';
 import type { HostLauncher } from './host-process';
@@ -164,13 +165,7 @@ export class FileTranscription extends Disposable {
     const expect = this.opts.expect;
     if (!expect) return;
     const file = this.opts.source;
-    let stat: fs.Stats;
-    try {
-      stat = await fs.promises.stat(file);
-    } catch (e) {
-      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-      throw mediaError(file, missing ? 'missing' : 'unreadable', e);
-    }
+    const stat = await statMediaFile(file);
     if (stat.size !== expect.size || stat.mtimeMs !== expect.mtimeMs) {
       throw mediaError(file, 'replaced');
     }
